@@ -1,0 +1,98 @@
+"""Shared pytest fixtures: an isolated namespace on the real NATS, Redis and PostgreSQL.
+
+See tests/support/environment.py. Service-level tests under services/*/tests and the integration
+tests under tests/ all use these fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.common.bus import Bus
+from callcenter.common.config import CallCenterConfig
+from callcenter.common.db import create_pool, migrate, seed
+from callcenter.common.logging import configure_logging
+from tests.support.environment import TestEnvironment, unreachable_services
+from tests.support.processes import ServiceProcess
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    problems = unreachable_services()
+    if problems:
+        raise pytest.UsageError("integration servers are not running:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture(scope="session")
+def test_env() -> TestEnvironment:
+    """This session's namespace (subject prefix, stream names, key prefix, schema, ports)."""
+    return TestEnvironment()
+
+
+@pytest.fixture(scope="session")
+def config(test_env: TestEnvironment) -> CallCenterConfig:
+    """The configuration of this session's namespace."""
+    cfg = test_env.config()
+    configure_logging(service="tests", level="DEBUG", fmt="console")
+    return cfg
+
+
+@pytest.fixture(scope="session")
+async def db_pool(config: CallCenterConfig) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on this session's schema, migrated and seeded; the schema is dropped afterwards."""
+    pool = await create_pool(config.database, attempts=3)
+    await migrate(pool)
+    await seed(pool)
+    yield pool
+    await pool.close()
+    if os.environ.get("KEEP_TEST_SCHEMA") != "1":
+        conn = await asyncpg.connect(config.database.url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{config.database.schema_name}" CASCADE')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def bus(config: CallCenterConfig) -> AsyncIterator[Bus]:
+    """A bus connection in this namespace; its streams are deleted afterwards."""
+    connection = await Bus.connect(config.nats, name="tests")
+    yield connection
+    for stream in (config.nats.stream, config.nats.dead_letter_stream):
+        try:
+            await connection.js.delete_stream(stream)
+        except Exception:
+            pass
+    await connection.drain()
+
+
+@pytest.fixture(scope="session")
+async def redis_client(config: CallCenterConfig) -> AsyncIterator[aioredis.Redis]:
+    """Redis; this namespace's keys are deleted afterwards."""
+    client = aioredis.Redis.from_url(config.redis.url, decode_responses=True)
+    yield client
+    async for key in client.scan_iter(match=f"{config.redis.key_prefix}*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., ServiceProcess]]:
+    """Start service processes in this namespace: ``service_factory("tools")``; all stopped at the end."""
+    started: list[ServiceProcess] = []
+
+    def start(
+        name: str, *, wait: bool = True, extra_env: dict[str, str] | None = None
+    ) -> ServiceProcess:
+        env = {**test_env.env, **(extra_env or {})}
+        proc = ServiceProcess(name, env=env, port=test_env.ports[name], tag=test_env.tag)
+        started.append(proc)
+        return proc.start(wait=wait)
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()

@@ -1,0 +1,345 @@
+"""The durable pull-consumer runner every post-call step uses.
+
+Contract with a handler:
+
+* return normally -> the message is acked;
+* raise :class:`RetryLater` (or any other exception) -> ``nak(delay)`` with the step's next
+  retry delay, until ``max_deliver`` deliveries have been made;
+* raise :class:`PermanentFailure` -> dead-lettered at once and terminated (never redelivered);
+* on the last delivery, a failure is dead-lettered with its reason and the message terminated.
+
+While a handler runs, the runner sends ``in_progress()`` every third of ``ack_wait`` so a slow
+step is not redelivered to another replica. If the process dies on the last delivery, JetStream
+emits a MAX_DELIVERIES advisory: :func:`watch_max_deliveries` turns that into a dead-letter
+record too, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from callcenter.common.bus.streams import ConsumerSpec, ensure_consumer
+from callcenter.common.bus.tracing import extract_trace
+from callcenter.common.logging import bind_call, get_logger
+
+log = get_logger(__name__)
+
+
+class RetryLater(Exception):
+    """A transient failure: try again after ``delay_s`` (or the step's next retry delay)."""
+
+    def __init__(self, reason: str, *, delay_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
+class PermanentFailure(Exception):
+    """The message can never succeed (malformed, refers to nothing): dead-letter it now."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One delivered message, as a handler sees it."""
+
+    subject: str  # without the deployment's subject prefix, e.g. "call.ended"
+    data: bytes
+    headers: dict[str, str]
+    attempt: int
+    max_deliver: int
+    stream_sequence: int
+    msg: Msg = field(repr=False)
+
+    @property
+    def is_last_attempt(self) -> bool:
+        """Whether a failure now is final."""
+        return self.attempt >= self.max_deliver
+
+    @property
+    def event_id(self) -> str | None:
+        """The event id (the ``Nats-Msg-Id`` it was published with)."""
+        return self.headers.get("Nats-Msg-Id")
+
+    @property
+    def call_id(self) -> str | None:
+        """The call the event belongs to."""
+        return self.headers.get("Cc-Call-Id")
+
+
+@dataclass(slots=True, kw_only=True)
+class DeadLetter:
+    """What a consumer gave up on, and why."""
+
+    consumer: str
+    subject: str
+    stream_sequence: int
+    attempts: int
+    reason: str
+    event_id: str | None
+    call_id: str | None
+    payload: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able record; the payload as text when it is UTF-8, else base64."""
+        try:
+            payload: Any = json.loads(self.payload)
+        except ValueError:
+            try:
+                payload = self.payload.decode()
+            except UnicodeDecodeError:
+                payload = {"base64": base64.b64encode(self.payload).decode()}
+        return {
+            "consumer": self.consumer,
+            "subject": self.subject,
+            "stream_sequence": self.stream_sequence,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "event_id": self.event_id,
+            "call_id": self.call_id,
+            "payload": payload,
+        }
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
+
+
+def jetstream_dead_letter_sink(js: JetStreamContext, *, prefix: str = "") -> DeadLetterSink:
+    """A sink that publishes the record on ``deadletter.<consumer>`` (the dead-letter stream)."""
+
+    async def sink(record: DeadLetter) -> None:
+        msg_id = f"dlq-{record.consumer}-{record.stream_sequence}"
+        await js.publish(
+            f"{prefix}deadletter.{record.consumer}",
+            json.dumps(record.to_json()).encode(),
+            headers={"Nats-Msg-Id": msg_id, "Cc-Call-Id": record.call_id or ""},
+        )
+
+    return sink
+
+
+class PullConsumer:
+    """Runs one durable pull consumer until stopped."""
+
+    def __init__(
+        self,
+        *,
+        js: JetStreamContext,
+        stream: str,
+        spec: ConsumerSpec,
+        handler: Handler,
+        dead_letter: Sequence[DeadLetterSink] = (),
+        retry_delays_s: Sequence[float] = (1.0, 2.0, 5.0, 10.0, 30.0),
+        batch: int = 10,
+        concurrency: int = 10,
+        subject_prefix: str = "",
+    ) -> None:
+        self._js = js
+        self._prefix = subject_prefix
+        self._stream = stream
+        self._spec = spec
+        self._handler = handler
+        self._dead_letter = list(dead_letter) or [
+            jetstream_dead_letter_sink(js, prefix=subject_prefix)
+        ]
+        self._retry_delays = list(retry_delays_s) or [1.0]
+        self._batch = batch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self.processed = 0
+
+    @property
+    def name(self) -> str:
+        """The durable name."""
+        return self._spec.durable
+
+    async def run(self) -> None:
+        """Set up the consumer and process messages until :meth:`stop` is called."""
+        await ensure_consumer(self._js, self._stream, self._spec)
+        sub = await self._js.pull_subscribe_bind(durable=self._spec.durable, stream=self._stream)
+        log.info("consumer running", consumer=self.name, subject=self._spec.filter_subject)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self._batch, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+                    await asyncio.sleep(0.5)
+                    continue
+                except Exception as exc:  # server restarts surface as assorted API errors
+                    log.warning(
+                        "fetch failed", consumer=self.name, error=str(exc) or type(exc).__name__
+                    )
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._process(msg))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._task_done)
+        finally:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            try:
+                await sub.unsubscribe()
+            except Exception:  # the connection may already be closing
+                pass
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def stop(self) -> None:
+        """Stop fetching; in-flight messages finish (``run`` returns after they do)."""
+        self._stopping.set()
+
+    async def _process(self, msg: Msg) -> None:
+        meta = msg.metadata
+        headers = dict(msg.headers or {})
+        subject = msg.subject
+        if self._prefix and subject.startswith(self._prefix):
+            subject = subject[len(self._prefix) :]
+        delivery = Delivery(
+            subject=subject,
+            data=msg.data,
+            headers=headers,
+            attempt=meta.num_delivered,
+            max_deliver=self._spec.max_deliver,
+            stream_sequence=meta.sequence.stream,
+            msg=msg,
+        )
+        call_id = delivery.call_id or "-"
+        with bind_call(call_id, consumer=self.name):
+            from opentelemetry import context as otel_context
+
+            token = otel_context.attach(extract_trace(headers))
+            heartbeat = asyncio.create_task(self._heartbeat(msg))
+            try:
+                await self._handler(delivery)
+            except PermanentFailure as exc:
+                await self._give_up(delivery, f"permanent failure: {exc}")
+                return
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if delivery.is_last_attempt:
+                    await self._give_up(
+                        delivery, f"gave up after {delivery.attempt} attempts: {reason}"
+                    )
+                    return
+                delay = (
+                    exc.delay_s if isinstance(exc, RetryLater) and exc.delay_s is not None else None
+                )
+                if delay is None:
+                    delay = self._retry_delays[
+                        min(delivery.attempt - 1, len(self._retry_delays) - 1)
+                    ]
+                log.warning(
+                    "step failed, will retry",
+                    attempt=delivery.attempt,
+                    retry_in_s=delay,
+                    error=reason,
+                    exc_info=not isinstance(exc, RetryLater),
+                )
+                await _quietly(msg.nak(delay=delay))
+                return
+            finally:
+                heartbeat.cancel()
+                otel_context.detach(token)
+            await _quietly(msg.ack())
+            self.processed += 1
+
+    async def _heartbeat(self, msg: Msg) -> None:
+        interval = max(self._spec.ack_wait_s / 3.0, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            await _quietly(msg.in_progress())
+
+    async def _give_up(self, delivery: Delivery, reason: str) -> None:
+        record = DeadLetter(
+            consumer=self.name,
+            subject=delivery.subject,
+            stream_sequence=delivery.stream_sequence,
+            attempts=delivery.attempt,
+            reason=reason,
+            event_id=delivery.event_id,
+            call_id=delivery.call_id,
+            payload=delivery.data,
+        )
+        for sink in self._dead_letter:
+            try:
+                await sink(record)
+            except Exception:
+                # The record could not be stored: leave the message unacked so it is not lost.
+                log.exception("dead-letter sink failed; message left for redelivery")
+                return
+        log.error("dead-lettered", reason=reason, attempts=delivery.attempt)
+        await _quietly(delivery.msg.term())
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception as exc:  # acks to a restarting server fail; redelivery covers it
+        log.warning("ack/nak not sent", error=str(exc) or type(exc).__name__)
+
+
+async def watch_max_deliveries(
+    *,
+    nc: NatsClient,
+    js: JetStreamContext,
+    stream: str,
+    consumers: Sequence[str],
+    sink: DeadLetterSink,
+    prefix: str = "",
+) -> Any:
+    """Dead-letter messages whose last delivery was never answered (the process died).
+
+    Subscribes to ``$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`` and, for
+    each advisory, fetches the message from the stream and hands it to ``sink``.
+
+    Returns:
+        the subscription, to unsubscribe on shutdown.
+
+    """
+    wanted = set(consumers)
+
+    async def on_advisory(msg: Msg) -> None:
+        try:
+            advisory = json.loads(msg.data)
+            consumer = advisory["consumer"]
+            if consumer not in wanted:
+                return
+            seq = int(advisory["stream_seq"])
+            stored = await js.get_msg(stream, seq)
+            subject = stored.subject or ""
+            if prefix and subject.startswith(prefix):
+                subject = subject[len(prefix) :]
+            record = DeadLetter(
+                consumer=consumer,
+                subject=subject,
+                stream_sequence=seq,
+                attempts=int(advisory.get("deliveries", 0)),
+                reason="max deliveries reached without an answer (consumer crashed or timed out)",
+                event_id=(stored.headers or {}).get("Nats-Msg-Id"),
+                call_id=(stored.headers or {}).get("Cc-Call-Id"),
+                payload=stored.data or b"",
+            )
+            await sink(record)
+            log.error("dead-lettered from advisory", consumer=consumer, stream_sequence=seq)
+        except Exception:
+            log.exception("max-deliveries advisory not recorded")
+
+    return await nc.subscribe(
+        f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.*", cb=on_advisory
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from callcenter.common.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""Settings sections: one pydantic model per service and per provider.
+
+Every field has a committed default in ``config.yaml``; the models here hold the types, the
+bounds and the code defaults used when a key is absent everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are an error, so a typo fails at start-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NatsSettings(Section):
+    """NATS connection and the JetStream stream that carries call and turn events."""
+
+    url: str = "nats://127.0.0.1:4222"
+    subject_prefix: str = ""
+    connect_timeout_s: float = 2.0
+    reconnect_wait_s: float = 1.0
+    max_reconnect_attempts: int = -1
+    stream: str = "CALLCENTER"
+    stream_max_age_s: int = 7 * 24 * 3600
+    duplicate_window_s: int = 120
+    dead_letter_stream: str = "CALLCENTER_DLQ"
+
+
+class RedisSettings(Section):
+    """Redis: live session state and history."""
+
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "cc:"
+    session_ttl_s: int = 24 * 3600
+
+
+class DatabaseSettings(Section):
+    """PostgreSQL connection pool."""
+
+    url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    schema_name: str = "public"
+    min_pool_size: int = 1
+    max_pool_size: int = 10
+    command_timeout_s: float = 10.0
+
+
+class LoggingSettings(Section):
+    """Structured logging."""
+
+    level: str = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class TelemetrySettings(Section):
+    """OpenTelemetry traces and metrics; exported over OTLP/HTTP when an endpoint is set."""
+
+    otlp_endpoint: str | None = None
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class GatewaySettings(Section):
+    """The HTTP edge: webhooks, chat socket, REST API and dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+    chat_idle_timeout_s: float = 300.0
+    chat_max_message_chars: int = 2000
+    chat_resume_grace_s: float = 60.0
+    session_secret: SecretStr | None = None
+    reaper_interval_s: float = 5.0
+    turn_timeout_s: float = 30.0
+    admin_token: SecretStr | None = None
+
+
+class VoicePipelineSettings(Section):
+    """The Pipecat voice pipeline serving Twilio Media Streams."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    public_ws_url: str = "ws://localhost:8001/twilio/media"
+
+
+class ConversationSettings(Section):
+    """The conversation engine."""
+
+    health_host: str = "127.0.0.1"
+    health_port: int = 8002
+    queue_group: str = "conversation"
+    max_tool_rounds: int = 5
+    history_token_budget: int = 3000
+    tools_schema_ttl_s: float = 60.0
+    tool_timeout_s: float = 8.0
+    persona: str = "Ava, the assistant of Acme Outfitters"
+    greeting: str = "Hi, this is Ava from Acme Outfitters. How can I help you today?"
+    system_prompt: str = (
+        "You are {persona}. You help customers with orders, returns, exchanges, addresses and "
+        "store policies. Verify the customer before discussing account details. Keep answers "
+        "short and plain."
+    )
+
+
+class ToolsSettings(Section):
+    """The tools (skills) service."""
+
+    health_host: str = "127.0.0.1"
+    health_port: int = 8003
+    queue_group: str = "tools"
+    call_timeout_s: float = 5.0
+
+
+class PostCallSettings(Section):
+    """The post-call consumers."""
+
+    health_host: str = "127.0.0.1"
+    health_port: int = 8004
+    max_deliver: int = 6
+    ack_wait_s: float = 30.0
+    retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
+    steps: list[str] = Field(
+        default_factory=lambda: ["transcript", "summary", "crm", "email", "ticket", "metrics"]
+    )
+    ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
+
+
+class LLMModelSettings(Section):
+    """One model in the ordered fallback list, addressed the way litellm names it."""
+
+    model: str
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    api_base: str | None = None
+    timeout_s: float | None = None
+
+
+class LLMSettings(Section):
+    """LLM providers, tried in order; the offline engine answers when all fail or none is set."""
+
+    models: list[LLMModelSettings] = Field(default_factory=list)
+    timeout_s: float = 15.0
+    retries: int = 1
+    temperature: float = 0.3
+    offline_fallback: bool = True
+
+
+class TwilioSettings(Section):
+    """Twilio telephony and messaging."""
+
+    enabled: bool = False
+    account_sid: str | None = None
+    auth_token: SecretStr | None = None
+    api_base_url: str | None = None
+    agent_number: str | None = None
+    sms_help_text: str = "Acme Outfitters support. Reply with your question, or STOP to opt out. Msg&data rates may apply."
+
+
+class DeepgramSettings(Section):
+    """Deepgram streaming speech-to-text."""
+
+    enabled: bool = False
+    api_key: SecretStr | None = None
+    url: str | None = None
+    model: str = "nova-3"
+    language: str = "en-US"
+
+
+class ElevenLabsSettings(Section):
+    """ElevenLabs streaming text-to-speech."""
+
+    enabled: bool = False
+    api_key: SecretStr | None = None
+    url: str | None = None
+    voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    model: str = "eleven_flash_v2_5"
+
+
+class SmtpSettings(Section):
+    """SMTP for follow-up email."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 1025
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    from_address: str = "Acme Outfitters Support <support@acme.example>"
+
+
+class CrmSettings(Section):
+    """CRM and ticket adapters."""
+
+    adapter: Literal["builtin", "hubspot"] = "builtin"
+    hubspot_token: SecretStr | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"

@@ -1,0 +1,154 @@
+"""Events on the bus: one pydantic model per subject, versioned.
+
+Every event carries ``event_id`` (used as ``Nats-Msg-Id`` so a retried publish is stored once),
+``schema_version`` and ``occurred_at``. Consumers must accept unknown fields from newer producers,
+so the models ignore extras; a breaking change bumps ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["voice", "sms", "chat"]
+
+SUBJECT_CALL_STARTED = "call.started"
+SUBJECT_CALL_ENDED = "call.ended"
+SUBJECT_CALL_SUMMARIZED = "call.summarized"
+SUBJECT_TURN_COMPLETED = "turn.completed"
+
+#: Subjects stored in the events stream.
+STREAM_SUBJECTS = ["call.>", "turn.>"]
+
+
+def new_id() -> str:
+    """A new random identifier (hex UUID4)."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Fields every event has."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject: ClassVar[str]
+    current_version: ClassVar[int] = 1
+
+    event_id: str = Field(default_factory=new_id)
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=utcnow)
+    call_id: str
+
+    def to_bytes(self) -> bytes:
+        """Serialise as JSON for the wire."""
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Event:
+        """Parse from the wire."""
+        return cls.model_validate_json(data)
+
+
+class CallStarted(Event):
+    """A conversation began on some channel."""
+
+    subject: ClassVar[str] = SUBJECT_CALL_STARTED
+
+    channel: Channel
+    from_number: str | None = None
+    to_number: str | None = None
+    customer_hint: str | None = None
+    provider_ids: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call made during a turn and its result."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    success: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+class TurnLatency(BaseModel):
+    """Where a turn's time went, in milliseconds; absent stages are None."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    first_token_ms: float | None = None
+    tool_ms: float = 0.0
+    total_ms: float = 0.0
+    stt_final_ms: float | None = None
+    first_audio_ms: float | None = None
+    first_audio_sent_ms: float | None = None
+
+
+class TurnCompleted(Event):
+    """The assistant finished (or was interrupted in) one reply."""
+
+    subject: ClassVar[str] = SUBJECT_TURN_COMPLETED
+
+    channel: Channel
+    turn_index: int
+    user_text: str
+    assistant_text: str
+    tool_calls: list[ToolCallRecord] = Field(default_factory=list)
+    latency: TurnLatency = Field(default_factory=TurnLatency)
+    interrupted: bool = False
+    engine: str = "offline"
+    customer_id: str | None = None
+
+
+class CallEnded(Event):
+    """A conversation is over; published once per call."""
+
+    subject: ClassVar[str] = SUBJECT_CALL_ENDED
+
+    channel: Channel
+    reason: str
+    duration_s: float
+    turn_count: int
+    customer_id: str | None = None
+
+
+class CallSummarized(Event):
+    """The post-call summary of a conversation."""
+
+    subject: ClassVar[str] = SUBJECT_CALL_SUMMARIZED
+
+    channel: Channel | None = None
+    customer_id: str | None = None
+    summary: str
+    sentiment: Literal["positive", "neutral", "negative"]
+    satisfaction: int = Field(ge=1, le=5)
+    resolved: bool
+    topics: list[str] = Field(default_factory=list)
+    follow_up_needed: bool
+    follow_up: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    model.subject: model for model in (CallStarted, TurnCompleted, CallEnded, CallSummarized)
+}
+
+
+def parse_event(subject: str, data: bytes) -> Event:
+    """Parse an event by the subject it arrived on."""
+    try:
+        model = EVENT_TYPES[subject]
+    except KeyError as exc:
+        raise ValueError(f"no event model for subject {subject!r}") from exc
+    return model.from_bytes(data)

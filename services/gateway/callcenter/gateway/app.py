@@ -1,0 +1,30 @@
+"""The gateway's FastAPI application: one router per edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.routes import api, chat, dashboard, twilio_sms, twilio_voice
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(deps: GatewayDeps | None = None) -> FastAPI:
+    """Build the app; ``deps`` is set before serving (None only for OpenAPI generation)."""
+    app = FastAPI(
+        title="Callcenter gateway",
+        description="Webhooks, web chat, REST API and dashboard of the AI contact center.",
+        version="0.1.0",
+    )
+    app.state.deps = deps
+    app.include_router(chat.router)
+    app.include_router(twilio_voice.router)
+    app.include_router(twilio_sms.router)
+    app.include_router(api.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

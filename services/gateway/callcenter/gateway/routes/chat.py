@@ -1,0 +1,229 @@
+"""Web chat: the WebSocket /chat/ws and the page at /.
+
+Client -> server (JSON text frames): ``{"type": "message", "text": "…"}``, ``{"type": "end"}``,
+``{"type": "ping"}``. Server -> client: ``session`` (call_id, resume_token, greeting), ``typing``,
+``delta`` (text), ``tool`` (name, status), ``done`` (turn_index, text, end_call), ``error``
+(message), ``ended`` (reason), ``pong``. Reconnect with ``?call_id=…&resume_token=…`` to continue the
+same conversation after a dropped socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse
+
+from callcenter.common.bus import StreamError
+from callcenter.common.logging import bind_call, get_logger
+from callcenter.gateway import sessions
+from callcenter.gateway.calls import end_call, record_turn, start_call
+from callcenter.gateway.deps import GatewayDeps, get_deps
+
+log = get_logger(__name__)
+router = APIRouter()
+
+TROUBLE = "Sorry, I'm having trouble answering right now. Please try again in a moment."
+
+
+@router.get("/", include_in_schema=False)
+async def chat_page() -> FileResponse:
+    """The demo page with the chat."""
+    from callcenter.gateway.app import STATIC_DIR
+
+    return FileResponse(STATIC_DIR / "chat.html")
+
+
+class ChatSession:
+    """One visitor's socket, bound to one conversation (call_id)."""
+
+    def __init__(self, *, ws: WebSocket, deps: GatewayDeps, call_id: str) -> None:
+        self.ws = ws
+        self.deps = deps
+        self.call_id = call_id
+        self.idle_timeout = deps.config.gateway.chat_idle_timeout_s
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        """Send one JSON message to the visitor."""
+        await self.ws.send_text(json.dumps(payload))
+
+    async def next_message(self) -> dict[str, Any] | None:
+        """The next well-formed client message, or None when the visitor went idle."""
+        while True:
+            try:
+                frame = await asyncio.wait_for(self.ws.receive(), timeout=self.idle_timeout)
+            except TimeoutError:
+                return None
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000))
+            text = frame.get("text")
+            if text is None:
+                await self.send({"type": "error", "message": "Send JSON text frames, not binary."})
+                continue
+            try:
+                msg = json.loads(text)
+            except ValueError:
+                await self.send({"type": "error", "message": "That was not valid JSON."})
+                continue
+            if not isinstance(msg, dict) or msg.get("type") not in {"message", "end", "ping"}:
+                await self.send({"type": "error", "message": "Unknown message type."})
+                continue
+            if msg["type"] == "ping":
+                await self.send({"type": "pong"})
+                continue
+            if msg["type"] == "message":
+                body = msg.get("text")
+                limit = self.deps.config.gateway.chat_max_message_chars
+                if not isinstance(body, str) or not body.strip():
+                    await self.send({"type": "error", "message": "Type a message first."})
+                    continue
+                if len(body) > limit:
+                    await self.send(
+                        {"type": "error", "message": f"Messages are limited to {limit} characters."}
+                    )
+                    continue
+            return msg
+
+    async def turn(self, text: str) -> bool:
+        """Run one turn, streaming the reply; return True when the assistant ended the conversation."""
+        await self.send({"type": "typing"})
+        delivered: list[str] = []
+        stream = None
+        try:
+            stream = await self.deps.bus.stream_request(
+                "conversation.turn",
+                {
+                    "call_id": self.call_id,
+                    "channel": "chat",
+                    "text": text,
+                    "caller": {},
+                    "metadata": {},
+                },
+                first_timeout_s=self.deps.config.gateway.turn_timeout_s,
+                idle_timeout_s=self.deps.config.gateway.turn_timeout_s,
+            )
+            async for chunk in stream:
+                piece = chunk.json()
+                kind = piece.get("type")
+                if kind == "delta":
+                    await self.send({"type": "delta", "text": piece["text"]})
+                    delivered.append(piece["text"])
+                elif kind == "tool":
+                    await self.send(
+                        {"type": "tool", "name": piece.get("name"), "status": piece.get("status")}
+                    )
+                elif kind == "done":
+                    await record_turn(
+                        self.deps, call_id=self.call_id, turn_index=int(piece["turn_index"])
+                    )
+                    await self.send(
+                        {
+                            "type": "done",
+                            "turn_index": piece["turn_index"],
+                            "text": piece.get("text", "".join(delivered)),
+                            "end_call": bool(piece.get("end_call")),
+                            "transfer": piece.get("transfer"),
+                        }
+                    )
+                    return bool(piece.get("end_call"))
+        except StreamError as exc:
+            log.warning("turn failed", error=exc.code, detail=exc.message)
+            await self.send({"type": "error", "message": TROUBLE})
+        except (WebSocketDisconnect, RuntimeError):
+            if stream is not None:
+                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
+            raise
+        except asyncio.CancelledError:
+            if stream is not None:
+                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
+            raise
+        return False
+
+
+@router.websocket("/chat/ws")
+async def chat_socket(ws: WebSocket) -> None:
+    """One web-chat conversation (or its continuation after a reconnect)."""
+    deps = get_deps(ws)
+    await ws.accept()
+    resume_id = ws.query_params.get("call_id")
+    token = ws.query_params.get("resume_token", "")
+    resumed = False
+    if resume_id:
+        if sessions.valid_resume_token(deps, resume_id, token) and await sessions.is_active(
+            deps, channel="chat", call_id=resume_id
+        ):
+            call_id, resumed = resume_id, True
+        else:
+            await ws.send_text(
+                json.dumps(
+                    {"type": "error", "message": "That conversation has ended; starting a new one."}
+                )
+            )
+            call_id = None
+    else:
+        call_id = None
+    if call_id is None:
+        client = ws.client.host if ws.client else None
+        started = await start_call(
+            deps, channel="chat", from_number=None, provider_ids={"client_ip": client or ""}
+        )
+        call_id = started.call_id
+    session = ChatSession(ws=ws, deps=deps, call_id=call_id)
+    reason = "customer_disconnected"
+    ended_here = False
+    with bind_call(call_id, channel="chat"):
+        await sessions.touch(
+            deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
+        )
+        try:
+            await session.send(
+                {
+                    "type": "session",
+                    "call_id": call_id,
+                    "resume_token": sessions.resume_token(deps, call_id),
+                    "resumed": resumed,
+                    "greeting": None if resumed else deps.config.conversation.greeting,
+                }
+            )
+            shutting_down: asyncio.Event | None = getattr(ws.app.state, "shutting_down", None)
+            while True:
+                msg = await session.next_message()
+                if msg is None:
+                    reason = "idle_timeout"
+                    await session.send({"type": "ended", "reason": reason})
+                    ended_here = True
+                    break
+                if msg["type"] == "end":
+                    reason = "customer_closed"
+                    await session.send({"type": "ended", "reason": reason})
+                    ended_here = True
+                    break
+                await sessions.touch(
+                    deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
+                )
+                if await session.turn(msg["text"]):
+                    reason = "completed"
+                    await session.send({"type": "ended", "reason": reason})
+                    ended_here = True
+                    break
+                if shutting_down is not None and shutting_down.is_set():
+                    # This replica is stopping: the visitor reconnects elsewhere and continues.
+                    await session.send({"type": "reconnect"})
+                    await ws.close(code=1012)
+                    return
+        except (WebSocketDisconnect, RuntimeError):
+            # A dropped socket may come back (resume); the reaper ends it if it does not.
+            log.info("chat socket closed by visitor")
+            grace = min(deps.config.gateway.chat_resume_grace_s, session.idle_timeout)
+            await sessions.touch(deps, channel="chat", call_id=call_id, idle_timeout_s=grace)
+            return
+        finally:
+            if ended_here:
+                await end_call(deps, call_id=call_id, channel="chat", reason=reason)
+                await sessions.forget(deps, channel="chat", call_id=call_id)
+        try:
+            await ws.close()
+        except RuntimeError:
+            pass

@@ -1,0 +1,5 @@
+"""Twilio voice webhooks (/twilio/voice, /twilio/status) (issue 5)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

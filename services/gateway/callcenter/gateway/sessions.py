@@ -1,0 +1,107 @@
+"""Open conversations across gateway replicas, and the reaper that ends idle ones.
+
+Each open chat or SMS conversation is a member ``<channel>:<call_id>`` of the Redis sorted set
+``sessions:active`` scored by its last activity. Every gateway replica runs :class:`SessionReaper`;
+ending goes through :func:`callcenter.gateway.calls.end_call`, whose Redis claim makes sure only
+one replica publishes call.ended, however many see the session expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+
+from callcenter.common.events import Channel
+from callcenter.common.logging import bind_call, get_logger
+from callcenter.gateway.calls import end_call
+from callcenter.gateway.deps import GatewayDeps
+
+log = get_logger(__name__)
+
+ACTIVE_KEY = "sessions:active"
+_process_secret = secrets.token_bytes(32)
+
+
+def _secret(deps: GatewayDeps) -> bytes:
+    configured = deps.config.gateway.session_secret
+    return configured.get_secret_value().encode() if configured else _process_secret
+
+
+def resume_token(deps: GatewayDeps, call_id: str) -> str:
+    """A token that lets the visitor who holds it reconnect to ``call_id``."""
+    return hmac.new(_secret(deps), call_id.encode(), hashlib.sha256).hexdigest()
+
+
+def valid_resume_token(deps: GatewayDeps, call_id: str, token: str) -> bool:
+    """Whether ``token`` was issued for ``call_id``."""
+    return hmac.compare_digest(resume_token(deps, call_id), token)
+
+
+async def touch(
+    deps: GatewayDeps, *, channel: Channel, call_id: str, idle_timeout_s: float
+) -> None:
+    """Mark the session active now; it expires ``idle_timeout_s`` after the last touch."""
+    await deps.redis.zadd(
+        deps.key(ACTIVE_KEY), {f"{channel}:{call_id}": time.time() + idle_timeout_s}
+    )
+
+
+async def forget(deps: GatewayDeps, *, channel: Channel, call_id: str) -> None:
+    """The session ended: stop watching it."""
+    await deps.redis.zrem(deps.key(ACTIVE_KEY), f"{channel}:{call_id}")
+
+
+async def is_active(deps: GatewayDeps, *, channel: Channel, call_id: str) -> bool:
+    """Whether the session is open (not ended, not expired)."""
+    score = await deps.redis.zscore(deps.key(ACTIVE_KEY), f"{channel}:{call_id}")
+    return score is not None and score > time.time()
+
+
+async def reap_once(deps: GatewayDeps) -> int:
+    """End every session whose deadline passed; return how many this replica ended."""
+    now = time.time()
+    expired = await deps.redis.zrangebyscore(deps.key(ACTIVE_KEY), "-inf", now)
+    ended = 0
+    for member in expired:
+        channel, _, call_id = member.partition(":")
+        with bind_call(call_id):
+            try:
+                if await end_call(deps, call_id=call_id, channel=channel, reason="idle_timeout"):  # type: ignore[arg-type]
+                    ended += 1
+            except Exception:
+                log.exception("idle session not ended; will retry")
+                continue
+        await deps.redis.zrem(deps.key(ACTIVE_KEY), member)
+    return ended
+
+
+class SessionReaper:
+    """Periodically ends idle sessions (one per gateway replica)."""
+
+    def __init__(self, *, deps: GatewayDeps) -> None:
+        self._deps = deps
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin reaping in the background."""
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Stop reaping."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await reap_once(self._deps)
+            except Exception:
+                log.exception("session reaper pass failed")
+            await asyncio.sleep(self._deps.config.gateway.reaper_interval_s)
