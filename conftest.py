@@ -17,7 +17,7 @@ from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool, migrate, seed
 from callcenter.common.logging import configure_logging
-from tests.support.environment import TestEnvironment, unreachable_services
+from tests.support.environment import PORT_VARIABLES, TestEnvironment, unreachable_services
 from tests.support.processes import ServiceProcess
 
 
@@ -86,10 +86,17 @@ def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., Service
     started: list[ServiceProcess] = []
 
     def start(
-        name: str, *, wait: bool = True, extra_env: dict[str, str] | None = None
+        name: str,
+        *,
+        wait: bool = True,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> ServiceProcess:
+        """Start ``name``; ``port`` runs another replica on its own port."""
         env = {**test_env.env, **(extra_env or {})}
-        proc = ServiceProcess(name, env=env, port=test_env.ports[name], tag=test_env.tag)
+        if port is not None:
+            env[PORT_VARIABLES[name]] = str(port)
+        proc = ServiceProcess(name, env=env, port=port or test_env.ports[name], tag=test_env.tag)
         started.append(proc)
         return proc.start(wait=wait)
 

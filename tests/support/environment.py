@@ -24,6 +24,13 @@ DEFAULT_URLS = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
 }
+PORT_VARIABLES = {
+    "gateway": "CALLCENTER_GATEWAY__PORT",
+    "voice_pipeline": "CALLCENTER_VOICE_PIPELINE__PORT",
+    "conversation": "CALLCENTER_CONVERSATION__HEALTH_PORT",
+    "tools": "CALLCENTER_TOOLS__HEALTH_PORT",
+    "post_call": "CALLCENTER_POST_CALL__HEALTH_PORT",
+}
 HINTS = {"NATS_URL": NATS_HINT, "REDIS_URL": REDIS_START_HINT, "DATABASE_URL": PG_HINT}
 
 

@@ -21,7 +21,10 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (run, up, database, config_check, chat):
         module.register(sub)
     for ep in entry_points(group="callcenter.cli"):
-        ep.load()(sub)
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # one broken plugin must not take the whole CLI down
+            print(f"warning: command plugin {ep.name!r} not loaded: {exc}", file=sys.stderr)
     return parser
 
 

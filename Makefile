@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:  make run   and   make test
+# NATS (JetStream), Redis and PostgreSQL must be running at NATS_URL / REDIS_URL / DATABASE_URL
+# (defaults: loopback). `make run` says exactly how to start any that is missing.
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PYTEST_ARGS ?=
+
+.PHONY: run install uv migrate seed up test lint format bench compose-up clean
+
+run: install migrate seed up ## install, migrate, seed demo data, start every service, print the URLs
+
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+install: uv ## install every workspace package and the dev tools from uv.lock
+	$(UV) sync --all-packages --frozen
+
+migrate: ## apply database migrations (idempotent)
+	$(UV) run --frozen callcenter migrate
+
+seed: ## load demo data (idempotent)
+	$(UV) run --frozen callcenter seed
+
+up: ## start every service and print the URLs (Ctrl-C stops them)
+	$(UV) run --frozen callcenter up
+
+test: install ## lint, then the whole test suite against the real servers
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
+
+lint:
+	$(UV) run --frozen ruff check .
+
+format:
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: install ## run every benchmark in bench/ and write bench/results.md
+	$(UV) run --frozen python -m bench
+
+compose-up: ## the documented alternative: everything in containers (needs a Docker engine)
+	docker compose up --build
+
+clean:
+	rm -rf .run test-artifacts .pytest_cache .ruff_cache
