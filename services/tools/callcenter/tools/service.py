@@ -1,0 +1,145 @@
+"""The NATS side: a nats.micro service answering ``tools.list`` and ``tools.call``.
+
+Both endpoints listen in the configured queue group, so replicas share the load, and the
+service answers nats.micro discovery (``$SRV.PING|INFO|STATS``). nats-py runs one subscription's
+callbacks one after another, so each ``tools.call`` is handled in its own task (held in a set,
+awaited on shutdown) and a slow tool never holds up the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from nats import micro
+from nats.micro.request import Request
+from nats.micro.service import Service
+from opentelemetry import context as otel_context
+
+from callcenter.common.bus import Bus
+from callcenter.common.bus.tracing import extract_trace
+from callcenter.common.config import load_config
+from callcenter.common.logging import get_logger
+from callcenter.common.runtime import ServiceRuntime
+from callcenter.tools.executor import CallCenterToolExecutor, fail
+
+log = get_logger(__name__)
+
+SERVICE_NAME = "callcenter-tools"
+LIST_SUBJECT = "tools.list"
+CALL_SUBJECT = "tools.call"
+
+
+def _version() -> str:
+    try:
+        return version("callcenter-tools")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+class ToolsService:
+    """Serves the executor on the bus; ``start()`` then ``stop()`` (finishes in-flight calls)."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        executor: CallCenterToolExecutor,
+        queue_group: str,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        self.bus = bus
+        self.executor = executor
+        self.queue_group = queue_group
+        self.drain_timeout_s = drain_timeout_s
+        self.service: Service | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Register the nats.micro service and its two endpoints."""
+        self.service = await micro.add_service(
+            self.bus.nc,
+            name=SERVICE_NAME,
+            version=_version(),
+            description="Callcenter skills: tools.list and tools.call",
+            queue_group=self.queue_group,
+            metadata={"subject_prefix": self.bus.settings.subject_prefix},
+        )
+        await self.service.add_endpoint(
+            name="list", subject=self.bus.subject(LIST_SUBJECT), handler=self._on_list
+        )
+        await self.service.add_endpoint(
+            name="call", subject=self.bus.subject(CALL_SUBJECT), handler=self._on_call
+        )
+        log.info(
+            "tools service listening",
+            subjects=[self.bus.subject(LIST_SUBJECT), self.bus.subject(CALL_SUBJECT)],
+            tools=len(self.executor.schemas()),
+        )
+
+    async def stop(self) -> None:
+        """Stop taking requests, then wait for the calls already running."""
+        if self.service is not None:
+            await self.service.stop()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.drain_timeout_s)
+
+    async def _on_list(self, request: Request) -> None:
+        await request.respond(_encode({"tools": self.executor.schemas()}))
+
+    async def _on_call(self, request: Request) -> None:
+        task = asyncio.create_task(self._answer(request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, request: Request) -> None:
+        token = otel_context.attach(extract_trace(request.headers))
+        try:
+            reply = await self._call(request.data)
+            await request.respond(_encode(reply))
+        except Exception:
+            log.exception("could not answer tools.call")
+        finally:
+            otel_context.detach(token)
+
+    async def _call(self, data: bytes) -> dict[str, Any]:
+        try:
+            body = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            return fail("invalid_request", "That request could not be understood.")
+        context = body.get("context")
+        return await self.executor.execute(
+            body["name"],
+            body.get("arguments"),
+            context if isinstance(context, dict) else {},
+        )
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, default=str).encode()
+
+
+async def serve() -> None:
+    """Run the tools service until SIGTERM (in-flight tool calls finish first)."""
+    config = load_config()
+    runtime = ServiceRuntime(
+        name="tools",
+        config=config,
+        host=config.tools.health_host,
+        port=config.tools.health_port,
+        needs_db=True,
+    )
+    async with runtime:
+        assert runtime.db is not None
+        executor = CallCenterToolExecutor(db=runtime.db, timeout_s=config.tools.call_timeout_s)
+        service = ToolsService(
+            bus=runtime.bus, executor=executor, queue_group=config.tools.queue_group
+        )
+        await service.start()
+        runtime.on_stop(service.stop)
+        await runtime.start_http()
+        await runtime.wait_for_shutdown()

@@ -1,0 +1,36 @@
+"""transfer_to_agent: hand the conversation to a person (the voice pipeline or gateway acts on it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from callcenter.tools.registry import SkillContext, ToolArguments, skill
+
+
+class TransferToAgentArgs(ToolArguments):
+    """Why, and to which team."""
+
+    reason: str = Field(
+        min_length=3, max_length=300, description="Why a person is needed, in one sentence."
+    )
+    queue: Literal["general", "orders", "returns", "billing", "technical"] = Field(
+        default="general", description="Which team should take it."
+    )
+
+
+@skill(
+    name="transfer_to_agent",
+    description=(
+        "Transfer the customer to a human agent: when they ask for a person, are upset, or need "
+        "something you can't do. Tell them you're connecting them."
+    ),
+    arguments=TransferToAgentArgs,
+)
+async def transfer_to_agent(args: TransferToAgentArgs, ctx: SkillContext) -> dict[str, Any]:
+    """Say that the call should move to a person; the edge does the transfer."""
+    return {"transfer": True, "reason": args.reason, "queue": args.queue}
+
+
+TOOL_SCHEMA = transfer_to_agent.schema

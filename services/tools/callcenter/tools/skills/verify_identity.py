@@ -1,0 +1,149 @@
+"""verify_identity: prove who the caller is (caller ID, order number + ZIP, or a one-time code).
+
+Deterministic checks only. On success the reply carries ``verified_customer_id``, which the
+conversation service stores in the session; every later tool authorises from that, not from
+anything the model writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import Field
+
+from callcenter.tools.domain import (
+    OrderId,
+    find_customers,
+    normalize_phone,
+    normalize_zip,
+)
+from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
+from callcenter.tools.verification import (
+    MAX_FAILED_ATTEMPTS,
+    failed_attempts,
+    record_attempt,
+    redeem_code,
+)
+
+FAILED_MESSAGE = (
+    "I'm sorry, those details don't match our records, so I couldn't verify you. "
+    "Could you check them and try again?"
+)
+
+
+class VerifyIdentityArgs(ToolArguments):
+    """Which check to run, and its details."""
+
+    method: Literal["caller_id", "order_number_zip", "one_time_code"] = Field(
+        description=(
+            "caller_id: the number the customer calls or texts from matches the account "
+            "(voice and SMS only, needs no details); order_number_zip: an order number plus the "
+            "account's ZIP code; one_time_code: the code we sent the customer, plus their "
+            "customer_id, email or phone."
+        )
+    )
+    order_id: OrderId | None = None
+    zip: str | None = Field(default=None, max_length=10, description="ZIP code, with order_id.")
+    code: str | None = Field(
+        default=None, max_length=12, description="The one-time code the customer received."
+    )
+    customer_id: str | None = Field(
+        default=None, max_length=32, description="The account id from lookup_customer, with code."
+    )
+    email: str | None = Field(default=None, max_length=254, description="Account email, with code.")
+    phone: str | None = Field(default=None, max_length=32, description="Account phone, with code.")
+
+
+async def _by_caller_id(conn: asyncpg.Connection, ctx: SkillContext) -> str | None:
+    if ctx.call.channel not in ("voice", "sms"):
+        raise ToolError(
+            "method_unavailable",
+            "I can't verify you by phone number here. I can use an order number and your ZIP code instead.",
+        )
+    if not ctx.call.caller_number:
+        return None
+    found = await find_customers(conn, phone=normalize_phone(ctx.call.caller_number))
+    return found[0]["customer_id"] if len(found) == 1 else None
+
+
+async def _by_order_and_zip(conn: asyncpg.Connection, args: VerifyIdentityArgs) -> str | None:
+    if not args.order_id or not args.zip:
+        raise ToolError(
+            "invalid_arguments", "I need both the order number and the ZIP code on the account."
+        )
+    row = await conn.fetchrow(
+        """
+        SELECT c.customer_id FROM orders o JOIN customers c USING (customer_id)
+        WHERE o.order_id = $1 AND (c.zip = $2 OR left(o.shipping_address->>'zip', 5) = $2)
+        """,
+        args.order_id,
+        normalize_zip(args.zip),
+    )
+    return row["customer_id"] if row else None
+
+
+async def _by_code(conn: asyncpg.Connection, args: VerifyIdentityArgs) -> str | None:
+    if not args.code or not (args.customer_id or args.email or args.phone):
+        raise ToolError(
+            "invalid_arguments",
+            "I need the code we sent you, and the email or phone number on your account.",
+        )
+    if args.customer_id:
+        customer_id = await conn.fetchval(
+            "SELECT customer_id FROM customers WHERE customer_id = $1", args.customer_id.upper()
+        )
+    else:
+        found = await find_customers(conn, phone=args.phone, email=args.email)
+        customer_id = found[0]["customer_id"] if len(found) == 1 else None
+    if customer_id and await redeem_code(conn, customer_id, args.code):
+        return str(customer_id)
+    return None
+
+
+@skill(
+    name="verify_identity",
+    description=(
+        "Verify the customer's identity before any account details are shared or changed. "
+        "Methods: caller_id (phone and SMS only), order_number_zip (an order number and the "
+        "account's ZIP code) or one_time_code. Returns verified_customer_id on success."
+    ),
+    arguments=VerifyIdentityArgs,
+)
+async def verify_identity(args: VerifyIdentityArgs, ctx: SkillContext) -> dict[str, Any]:
+    """Run one deterministic identity check, limited per call."""
+    call_id = ctx.call.call_id or "-"
+    async with ctx.connection() as conn:
+        if await failed_attempts(conn, call_id) >= MAX_FAILED_ATTEMPTS:
+            raise ToolError(
+                "too_many_attempts",
+                "I couldn't verify you after several tries, so I can't try again on this call. "
+                "I can connect you to an agent who can help.",
+            )
+        if args.method == "caller_id":
+            customer_id = await _by_caller_id(conn, ctx)
+        elif args.method == "order_number_zip":
+            customer_id = await _by_order_and_zip(conn, args)
+        else:
+            customer_id = await _by_code(conn, args)
+        await record_attempt(
+            conn,
+            call_id=call_id,
+            method=args.method,
+            customer_id=customer_id,
+            success=customer_id is not None,
+        )
+        if customer_id is None:
+            raise ToolError("verification_failed", FAILED_MESSAGE)
+        first_name = await conn.fetchval(
+            "SELECT first_name FROM customers WHERE customer_id = $1", customer_id
+        )
+    return {
+        "verified": True,
+        "verified_customer_id": customer_id,
+        "first_name": first_name,
+        "method": args.method,
+    }
+
+
+TOOL_SCHEMA = verify_identity.schema
