@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTEST_ARGS ?=
 
-.PHONY: run install uv migrate seed up test lint format bench compose-up clean
+.PHONY: run install uv migrate seed up test test-deps lint format bench compose-up clean
 
 run: install migrate seed up ## install, migrate, seed demo data, start every service, print the URLs
 
@@ -25,7 +25,10 @@ seed: ## load demo data (idempotent)
 up: ## start every service and print the URLs (Ctrl-C stops them)
 	$(UV) run --frozen callcenter up
 
-test: install ## lint, then the whole test suite against the real servers
+test-deps: ## system tools the tests use (espeak-ng, chromium, helm), installed when missing
+	bash scripts/install-test-deps.sh
+
+test: install test-deps ## lint, then the whole test suite against the real servers
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)

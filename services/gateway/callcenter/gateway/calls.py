@@ -64,13 +64,45 @@ async def end_call(
 
     The Redis NX claim makes concurrent enders (two replicas, the media socket and the status
     callback) agree on one; the fixed event id makes a retried publish a duplicate JetStream drops.
+    If recording or publishing fails, the claim is released so a later attempt finishes the job.
     """
-    claimed = await deps.redis.set(
-        deps.key(f"call:{call_id}:ended"), reason, nx=True, ex=ENDED_CLAIM_TTL_S
-    )
-    if not claimed:
+    claim = deps.key(f"call:{call_id}:ended")
+    if not await deps.redis.set(claim, reason, nx=True, ex=ENDED_CLAIM_TTL_S):
         log.debug("call end already claimed", call_id=call_id, reason=reason)
         return False
+    try:
+        duration, turns, customer_id = await _record_end(
+            deps, call_id=call_id, reason=reason, turn_count=turn_count, started_at=started_at
+        )
+        await deps.bus.publish(
+            CallEnded(
+                event_id=f"ended-{call_id}",
+                call_id=call_id,
+                channel=channel,
+                reason=reason,
+                duration_s=duration,
+                turn_count=turns,
+                customer_id=customer_id,
+            )
+        )
+    except BaseException:
+        await deps.redis.delete(claim)
+        raise
+    log.info(
+        "call ended", call_id=call_id, reason=reason, turns=turns, duration_s=round(duration, 1)
+    )
+    return True
+
+
+async def _record_end(
+    deps: GatewayDeps,
+    *,
+    call_id: str,
+    reason: str,
+    turn_count: int | None,
+    started_at: datetime | None,
+) -> tuple[float, int, str | None]:
+    """Close the call's row; return its duration, turn count and customer."""
     row = await deps.db.fetchrow(
         "SELECT started_at, customer_id FROM calls WHERE call_id = $1", call_id
     )
@@ -81,7 +113,8 @@ async def end_call(
         turn_count = int(await deps.redis.get(deps.key(f"call:{call_id}:turns")) or 0)
     await deps.db.execute(
         """
-        UPDATE calls SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4, turn_count = $5
+        UPDATE calls
+        SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4, turn_count = $5
         WHERE call_id = $1
         """,
         call_id,
@@ -90,25 +123,7 @@ async def end_call(
         duration,
         turn_count,
     )
-    await deps.bus.publish(
-        CallEnded(
-            event_id=f"ended-{call_id}",
-            call_id=call_id,
-            channel=channel,
-            reason=reason,
-            duration_s=duration,
-            turn_count=turn_count,
-            customer_id=row["customer_id"] if row else None,
-        )
-    )
-    log.info(
-        "call ended",
-        call_id=call_id,
-        reason=reason,
-        turns=turn_count,
-        duration_s=round(duration, 1),
-    )
-    return True
+    return duration, turn_count, (row["customer_id"] if row else None)
 
 
 async def record_turn(deps: GatewayDeps, *, call_id: str, turn_index: int) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from callcenter.common.bus import StreamError
 from callcenter.common.logging import bind_call, get_logger
@@ -23,6 +25,7 @@ from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
 
 log = get_logger(__name__)
+tracer = trace.get_tracer("callcenter.gateway")
 router = APIRouter()
 
 TROUBLE = "Sorry, I'm having trouble answering right now. Please try again in a moment."
@@ -87,7 +90,22 @@ class ChatSession:
             return msg
 
     async def turn(self, text: str) -> bool:
-        """Run one turn, streaming the reply; return True when the assistant ended the conversation."""
+        """Run one turn, streaming the reply; return True when the assistant ended the conversation.
+
+        Each turn is its own trace (gateway -> conversation -> tools), linked to the socket's span:
+        a chat can last many minutes, and one trace per socket would only be exported at its end.
+        """
+        socket_span = trace.get_current_span().get_span_context()
+        with tracer.start_as_current_span(
+            "chat.turn",
+            context=otel_context.Context(),
+            kind=trace.SpanKind.SERVER,
+            links=[trace.Link(socket_span)] if socket_span.is_valid else None,
+            attributes={"call.id": self.call_id, "channel": "chat"},
+        ):
+            return await self._turn(text)
+
+    async def _turn(self, text: str) -> bool:
         await self.send({"type": "typing"})
         delivered: list[str] = []
         stream = None
@@ -221,8 +239,14 @@ async def chat_socket(ws: WebSocket) -> None:
             return
         finally:
             if ended_here:
-                await end_call(deps, call_id=call_id, channel="chat", reason=reason)
-                await sessions.forget(deps, channel="chat", call_id=call_id)
+                try:
+                    await end_call(deps, call_id=call_id, channel="chat", reason=reason)
+                except Exception:
+                    # Expire the session now: the reaper retries the end on its next pass.
+                    log.exception("call end not recorded; the reaper will retry")
+                    await sessions.touch(deps, channel="chat", call_id=call_id, idle_timeout_s=0)
+                else:
+                    await sessions.forget(deps, channel="chat", call_id=call_id)
         try:
             await ws.close()
         except RuntimeError:

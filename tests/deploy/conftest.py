@@ -1,0 +1,25 @@
+"""Say plainly, at the end of a run, what the deployment checks do not cover."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.compose_checks import NOT_CHECKED as COMPOSE_NOT_CHECKED
+from tests.deploy.helm_chart import NOT_CHECKED as CHART_NOT_CHECKED
+
+_RAN: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and "tests/deploy/" in report.nodeid.replace("\\", "/"):
+        _RAN.add("compose" if "test_compose" in report.nodeid else "chart")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if not _RAN:
+        return
+    terminalreporter.section("deployment checks: scope")
+    if "chart" in _RAN:
+        terminalreporter.write_line(CHART_NOT_CHECKED)
+    if "compose" in _RAN:
+        terminalreporter.write_line(COMPOSE_NOT_CHECKED)
