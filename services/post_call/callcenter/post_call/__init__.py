@@ -1,0 +1,1 @@
+"""Post-call workflow: transcript, summary, CRM, email, ticket and metrics as durable consumers."""

@@ -172,8 +172,8 @@ class PullConsumer:
             while not self._stopping.is_set():
                 try:
                     msgs = await sub.fetch(self._batch, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue  # nothing to do right now
                 except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
                     await asyncio.sleep(0.5)
                     continue

@@ -1,0 +1,185 @@
+"""What every post-call step shares: parsing, the exactly-once transaction, status, the crash hook.
+
+A step's effect and its ``processed_events (step, event_id)`` row are written in one PostgreSQL
+transaction (:meth:`Step.effect_once`): a redelivered event finds the row and is only acked. An
+effect outside PostgreSQL (SMTP, HubSpot) runs inside that transaction, before the commit, so a
+failure rolls the claim back and the event is retried.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar, TypeVar
+
+import asyncpg
+from pydantic import ValidationError
+
+from callcenter.common.bus import Bus
+from callcenter.common.bus.consumer import Delivery, PermanentFailure
+from callcenter.common.config import CallCenterConfig
+from callcenter.common.events import Event, parse_event
+from callcenter.common.logging import get_logger
+from callcenter.post_call.telemetry import PostCallMetrics
+
+log = get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+#: Exit code of the fault-injection hook (what a SIGKILL'd process reports).
+CRASH_EXIT_CODE = 137
+
+
+@dataclass(slots=True, kw_only=True)
+class StepContext:
+    """The connections and settings every step gets."""
+
+    config: CallCenterConfig
+    db: asyncpg.Pool
+    bus: Bus
+    metrics: PostCallMetrics
+
+
+@dataclass(slots=True, frozen=True)
+class Outcome:
+    """What a step did for a call, shown by the API (``done``, ``skipped``)."""
+
+    status: str = "done"
+    detail: str | None = None
+
+
+DONE = Outcome()
+
+
+def skipped(reason: str) -> Outcome:
+    """The step ran and decided there was nothing to do."""
+    return Outcome(status="skipped", detail=reason)
+
+
+async def record_status(
+    conn: asyncpg.Connection, *, call_id: str, step: str, outcome: Outcome
+) -> None:
+    """Upsert the step's row for the call (``events`` counts how many events it handled)."""
+    await conn.execute(
+        """
+        INSERT INTO post_call_steps (call_id, step, status, detail)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (call_id, step) DO UPDATE
+        SET status = EXCLUDED.status, detail = EXCLUDED.detail,
+            events = post_call_steps.events + 1, updated_at = now()
+        """,
+        call_id,
+        step,
+        outcome.status,
+        outcome.detail,
+    )
+
+
+def crash_requested(setting: str | None, step: str, delivery: Delivery) -> bool:
+    """Whether the fault-injection hook targets this step (``"email"``) or call (``"email:<id>"``)."""
+    if not setting:
+        return False
+    name, _, call_id = setting.partition(":")
+    return name == step and (not call_id or call_id == delivery.call_id)
+
+
+class Step(ABC):
+    """One post-call step: a durable consumer per subject it reads."""
+
+    name: ClassVar[str]
+    subjects: ClassVar[tuple[str, ...]]
+
+    def __init__(self, *, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.db = ctx.db
+        self.metrics = ctx.metrics
+
+    def durable(self, subject: str) -> str:
+        """The durable consumer name for ``subject`` (one per subject: NATS 2.9 filters one)."""
+        base = f"{self.config.post_call.durable_prefix}{self.name}"
+        if len(self.subjects) == 1:
+            return base
+        return f"{base}_{subject.replace('.', '_')}"
+
+    def transcript_link(self, call_id: str) -> str:
+        """Where the call's transcript is shown (the gateway's API)."""
+        return f"{self.config.gateway.public_base_url.rstrip('/')}/api/calls/{call_id}"
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open what the step needs (HTTP clients)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`start` opened."""
+
+    @abstractmethod
+    async def handle(self, delivery: Delivery) -> bool:
+        """Process one delivery; return whether an effect was made now (not on a redelivery).
+
+        Raises:
+            RetryLater: a transient condition; the runner naks with a delay.
+            PermanentFailure: the message can never succeed; it is dead-lettered.
+
+        """
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """The consumer's handler: :meth:`handle`, then the fault-injection hook."""
+        started = time.monotonic()
+        made = await self.handle(delivery)
+        if made:
+            self.metrics.step_latency.record(
+                (time.monotonic() - started) * 1000.0, {"step": self.name, "part": "handler"}
+            )
+            if crash_requested(self.config.post_call.crash_after_effect, self.name, delivery):
+                log.warning("fault injection: exiting after the effect, before the ack")
+                os._exit(CRASH_EXIT_CODE)
+
+    @staticmethod
+    def parse(delivery: Delivery, model: type[E]) -> E:
+        """The event in ``delivery``; a malformed one can never succeed.
+
+        Raises:
+            PermanentFailure: the payload is not a valid ``model``.
+
+        """
+        try:
+            event = parse_event(delivery.subject, delivery.data)
+        except (ValidationError, ValueError) as exc:
+            raise PermanentFailure(f"malformed {delivery.subject} event: {exc}") from exc
+        if not isinstance(event, model):
+            raise PermanentFailure(f"expected {model.__name__} on {delivery.subject}")
+        return event
+
+    async def effect_once(
+        self,
+        event: Event,
+        effect: Callable[[asyncpg.Connection], Awaitable[Outcome]],
+    ) -> bool:
+        """Run ``effect`` and record ``(step, event_id)`` in one transaction; False if done before."""
+        async with self.db.acquire() as conn, conn.transaction():
+            claimed = await conn.fetchval(
+                """
+                INSERT INTO processed_events (step, event_id, call_id) VALUES ($1, $2, $3)
+                ON CONFLICT DO NOTHING RETURNING 1
+                """,
+                self.name,
+                event.event_id,
+                event.call_id,
+            )
+            if claimed is None:
+                log.info("already processed; acking", step=self.name, event_id=event.event_id)
+                return False
+            outcome = await effect(conn)
+            await record_status(conn, call_id=event.call_id, step=self.name, outcome=outcome)
+        age_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000.0
+        self.metrics.step_latency.record(
+            max(age_ms, 0.0), {"step": self.name, "part": "since_event"}
+        )
+        log.info(
+            "step effect committed", step=self.name, status=outcome.status, detail=outcome.detail
+        )
+        return True

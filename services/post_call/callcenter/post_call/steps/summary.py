@@ -1,0 +1,166 @@
+"""summary: call.ended -> wait for the transcript, summarise, store, publish call.summarized.
+
+The summary row is the effect (stored exactly once with its ``processed_events`` row); the
+call.summarized event is published from the stored row with the fixed id
+``"summarized-" + call_id``, also on a redelivery, so a crash between commit and publish loses
+nothing and a second publish is deduplicated (by JetStream, and by each consumer's
+``processed_events``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import asyncpg
+
+from callcenter.common.bus.consumer import Delivery, RetryLater
+from callcenter.common.events import SUBJECT_CALL_ENDED, CallEnded, CallSummarized
+from callcenter.common.logging import get_logger
+from callcenter.common.pii import redact
+from callcenter.post_call.steps.base import Outcome, Step, StepContext
+from callcenter.post_call.summary import (
+    LLMSummarizer,
+    OfflineSummarizer,
+    Summarizer,
+    TranscriptTurn,
+)
+
+log = get_logger(__name__)
+
+
+def summarized_event_id(call_id: str) -> str:
+    """The fixed event id of a call's call.summarized."""
+    return f"summarized-{call_id}"
+
+
+def summarized_from_row(row: asyncpg.Record) -> CallSummarized:
+    """The call.summarized event for a stored ``summaries`` row."""
+    return CallSummarized(
+        event_id=summarized_event_id(row["call_id"]),
+        call_id=row["call_id"],
+        channel=row["channel"],
+        customer_id=row["customer_id"],
+        summary=row["summary"],
+        sentiment=row["sentiment"],
+        satisfaction=row["satisfaction"],
+        resolved=row["resolved"],
+        topics=list(row["topics"]),
+        follow_up_needed=row["follow_up_needed"],
+        follow_up=row["follow_up"],
+    )
+
+
+def make_summarizer(ctx: StepContext) -> Summarizer:
+    """The LLM summariser when models are configured (offline as its fallback), else offline."""
+    offline = OfflineSummarizer()
+    llm = ctx.config.llm
+    if not llm.models:
+        return offline
+    return LLMSummarizer(
+        settings=llm,
+        company=ctx.config.smtp.company_name,
+        fallback=offline if llm.offline_fallback else None,
+    )
+
+
+class SummaryStep(Step):
+    """Summarises each ended call once."""
+
+    name: ClassVar[str] = "summary"
+    subjects: ClassVar[tuple[str, ...]] = (SUBJECT_CALL_ENDED,)
+
+    def __init__(self, *, ctx: StepContext, summarizer: Summarizer | None = None) -> None:
+        super().__init__(ctx=ctx)
+        self.summarizer = summarizer or make_summarizer(ctx)
+
+    async def handle(self, delivery: Delivery) -> bool:
+        """Summarise (once), then publish call.summarized from the stored row."""
+        ended = self.parse(delivery, CallEnded)
+        made = False
+        row = await self.db.fetchrow("SELECT * FROM summaries WHERE call_id = $1", ended.call_id)
+        if row is None:
+            made = await self._summarise(ended, delivery)
+            row = await self.db.fetchrow(
+                "SELECT * FROM summaries WHERE call_id = $1", ended.call_id
+            )
+        if row is None:  # pragma: no cover - the transaction above stored it
+            raise RetryLater("summary not stored yet")
+        await self.ctx.bus.publish(summarized_from_row(row))
+        return made
+
+    async def _summarise(self, ended: CallEnded, delivery: Delivery) -> bool:
+        rows = await self.db.fetch(
+            """
+            SELECT turn_index, user_text, assistant_text, tool_calls, interrupted, customer_id
+            FROM turns WHERE call_id = $1 ORDER BY turn_index
+            """,
+            ended.call_id,
+        )
+        waits = self.config.post_call.summary_wait_attempts
+        if (
+            len(rows) < ended.turn_count
+            and delivery.attempt < waits
+            and not delivery.is_last_attempt
+        ):
+            delay = self.config.post_call.summary_wait_delay_s * 2 ** (delivery.attempt - 1)
+            raise RetryLater(
+                f"transcript incomplete: {len(rows)} of {ended.turn_count} turns stored",
+                delay_s=delay,
+            )
+        if len(rows) < ended.turn_count:
+            log.warning(
+                "summarising an incomplete transcript",
+                stored=len(rows),
+                expected=ended.turn_count,
+            )
+        turns = [
+            TranscriptTurn(
+                turn_index=r["turn_index"],
+                user_text=r["user_text"],
+                assistant_text=r["assistant_text"],
+                tool_calls=list(r["tool_calls"] or []),
+                interrupted=r["interrupted"],
+            )
+            for r in rows
+        ]
+        customer_id = ended.customer_id or next(
+            (r["customer_id"] for r in reversed(rows) if r["customer_id"]), None
+        )
+        if customer_id is None:
+            customer_id = await self.db.fetchval(
+                "SELECT customer_id FROM calls WHERE call_id = $1", ended.call_id
+            )
+        result, engine = await self.summarizer.summarize(
+            channel=ended.channel, reason=ended.reason, turns=turns
+        )
+
+        async def store(conn: asyncpg.Connection) -> Outcome:
+            await conn.execute(
+                """
+                INSERT INTO summaries (call_id, channel, customer_id, summary, sentiment,
+                    satisfaction, resolved, topics, follow_up_needed, follow_up, engine,
+                    turns_expected, turns_stored, event_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                ON CONFLICT (call_id) DO NOTHING
+                """,
+                ended.call_id,
+                ended.channel,
+                customer_id,
+                redact(result.summary),
+                result.sentiment,
+                result.satisfaction,
+                result.resolved,
+                [redact(t) for t in result.topics],
+                result.follow_up_needed,
+                redact(result.follow_up) if result.follow_up else None,
+                engine,
+                ended.turn_count,
+                len(rows),
+                summarized_event_id(ended.call_id),
+            )
+            detail = f"{engine}; {result.sentiment}, satisfaction {result.satisfaction}"
+            if len(rows) < ended.turn_count:
+                detail += f"; {len(rows)} of {ended.turn_count} turns"
+            return Outcome(detail=detail)
+
+        return await self.effect_once(ended, store)

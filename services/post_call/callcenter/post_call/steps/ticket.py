@@ -1,0 +1,79 @@
+"""ticket: call.summarized -> a ticket when satisfaction is low or the issue is unresolved."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import asyncpg
+
+from callcenter.common.bus.consumer import Delivery
+from callcenter.common.events import SUBJECT_CALL_SUMMARIZED, CallSummarized
+from callcenter.common.pii import redact
+from callcenter.post_call.steps.base import Outcome, Step, StepContext, skipped
+from callcenter.post_call.tickets import BuiltinTickets, NewTicket, TicketAdapter
+
+
+def idempotency_key(call_id: str) -> str:
+    """One post-call ticket per call."""
+    return f"post_call:{call_id}"
+
+
+class TicketStep(Step):
+    """Opens a follow-up ticket for unhappy or unresolved customers."""
+
+    name: ClassVar[str] = "ticket"
+    subjects: ClassVar[tuple[str, ...]] = (SUBJECT_CALL_SUMMARIZED,)
+
+    def __init__(self, *, ctx: StepContext, adapter: TicketAdapter | None = None) -> None:
+        super().__init__(ctx=ctx)
+        self.adapter = adapter or BuiltinTickets()
+
+    def priority(self, event: CallSummarized) -> str:
+        """Urgent at the lowest scores, high when unhappy, normal when only unresolved."""
+        settings = self.config.post_call
+        if event.satisfaction <= settings.ticket_priority_urgent_at:
+            return "urgent"
+        if event.satisfaction <= settings.ticket_satisfaction_threshold:
+            return "high"
+        return "normal"
+
+    async def handle(self, delivery: Delivery) -> bool:
+        """Open the ticket (or record why none was needed), once per event."""
+        event = self.parse(delivery, CallSummarized)
+        threshold = self.config.post_call.ticket_satisfaction_threshold
+
+        async def open_ticket(conn: asyncpg.Connection) -> Outcome:
+            unhappy = event.satisfaction <= threshold
+            if not unhappy and event.resolved:
+                return skipped(f"resolved, satisfaction {event.satisfaction} > {threshold}")
+            reasons = []
+            if unhappy:
+                reasons.append(f"satisfaction {event.satisfaction}/5")
+            if not event.resolved:
+                reasons.append("unresolved")
+            link = self.transcript_link(event.call_id)
+            body = "\n".join(
+                [
+                    redact(event.summary),
+                    "",
+                    f"Why: {', '.join(reasons)}; sentiment {event.sentiment}.",
+                    *([f"Agreed follow-up: {redact(event.follow_up)}"] if event.follow_up else []),
+                    f"Transcript: {link}",
+                ]
+            )
+            ticket_id, new = await self.adapter.open(
+                conn,
+                NewTicket(
+                    call_id=event.call_id,
+                    customer_id=event.customer_id,
+                    priority=self.priority(event),
+                    subject=f"Follow up {event.channel or 'call'} {event.call_id}: "
+                    + ", ".join(reasons),
+                    body=body,
+                    link=link,
+                    idempotency_key=idempotency_key(event.call_id),
+                ),
+            )
+            return Outcome(detail=f"ticket {ticket_id}" + ("" if new else " (existed)"))
+
+        return await self.effect_once(event, open_ticket)

@@ -1,0 +1,68 @@
+"""Fixtures for the post-call tests: an SMTP catcher, the helpers, the gateway API in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from callcenter.common.bus import Bus
+from callcenter.common.config import CallCenterConfig
+from callcenter.common.health import Readiness
+from services.post_call.tests.support import PostCall
+from tests.fakes.smtp_server import SmtpCatcher
+from tests.support.environment import TestEnvironment
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpCatcher]:
+    catcher = SmtpCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture(scope="session")
+def session_post_call(
+    config: CallCenterConfig,
+    db_pool: asyncpg.Pool,
+    bus: Bus,
+    smtp: SmtpCatcher,
+    test_env: TestEnvironment,
+) -> PostCall:
+    smtp_config = config.model_copy(
+        update={"smtp": config.smtp.model_copy(update={"host": smtp.host, "port": smtp.port})}
+    )
+    return PostCall(config=smtp_config, db=db_pool, bus=bus, smtp=smtp, test_env=test_env)
+
+
+@pytest.fixture
+def post_call(session_post_call: PostCall) -> Iterator[PostCall]:
+    """The helpers; every process a test started is stopped when it ends."""
+    yield session_post_call
+    session_post_call.stop_all()
+
+
+@pytest.fixture
+async def gateway(
+    config: CallCenterConfig, db_pool: asyncpg.Pool, bus: Bus, redis_client: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the gateway's app (in-process), as an admin; ``.deps`` its deps."""
+    from callcenter.gateway.app import create_app
+    from callcenter.gateway.deps import GatewayDeps
+
+    admin = config.model_copy(
+        update={"gateway": config.gateway.model_copy(update={"admin_token": SecretStr("t0ken")})}
+    )
+    deps = GatewayDeps(config=admin, bus=bus, redis=redis_client, db=db_pool, readiness=Readiness())
+    app = create_app(deps)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway",
+        headers={"Authorization": "Bearer t0ken"},
+    ) as client:
+        client.deps = deps  # type: ignore[attr-defined]
+        yield client

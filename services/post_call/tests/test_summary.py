@@ -1,0 +1,163 @@
+"""Summaries: the offline summariser, the LLM through litellm (against a local stand-in), waiting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from callcenter.common.bus.consumer import RetryLater
+from callcenter.common.config.sections import LLMModelSettings, LLMSettings
+from callcenter.common.events import CallEnded
+from callcenter.post_call.steps.summary import SummaryStep
+from callcenter.post_call.steps.transcript import TranscriptStep
+from callcenter.post_call.summary import LLMSummarizer, OfflineSummarizer, TranscriptTurn
+from services.post_call.tests.support import PostCall, delivery_of, new_call_id, unhappy_turns
+from tests.fakes.openai_server import OpenAIStandIn, Reply
+
+
+def turn(i: int, user: str, assistant: str, *tools: dict) -> TranscriptTurn:
+    return TranscriptTurn(
+        turn_index=i, user_text=user, assistant_text=assistant, tool_calls=list(tools)
+    )
+
+
+HAPPY = [
+    turn(0, "Hi, I'd like to exchange my boots for a different size.", "Sure, which order?"),
+    turn(
+        1,
+        "Order W2002, size 9 please.",
+        "Done: the exchange is set up and a label is on its way.",
+        {
+            "name": "exchange_items",
+            "success": True,
+            "result": {"success": True, "data": {"exchange_id": "X-77", "order_id": "W2002"}},
+        },
+    ),
+    turn(2, "Perfect, thanks so much, that was really helpful!", "Happy to help. Goodbye!"),
+]
+
+
+async def test_offline_summary_of_a_happy_resolved_call() -> None:
+    summary, engine = await OfflineSummarizer().summarize(
+        channel="chat", reason="customer_ended", turns=HAPPY
+    )
+    assert engine == "offline"
+    assert summary.sentiment == "positive" and summary.satisfaction >= 4
+    assert summary.resolved is True
+    assert "exchange" in summary.topics
+    assert summary.follow_up_needed is True  # an exchange was agreed: confirm it in writing
+    assert summary.follow_up is not None and "X-77" in summary.follow_up
+    assert "exchange" in summary.summary and "Resolved." in summary.summary
+
+
+async def test_offline_summary_of_an_unhappy_unresolved_call() -> None:
+    turns = [
+        TranscriptTurn(
+            turn_index=t.turn_index,
+            user_text=t.user_text,
+            assistant_text=t.assistant_text,
+            tool_calls=[c.model_dump() for c in t.tool_calls],
+        )
+        for t in unhappy_turns("c", None)
+    ]
+    summary, _ = await OfflineSummarizer().summarize(channel="voice", reason="hangup", turns=turns)
+    assert summary.sentiment == "negative"
+    assert summary.satisfaction <= 2
+    assert summary.resolved is False
+    assert summary.follow_up_needed is True
+    assert "update_shipping_address" in summary.summary  # the failed action is named
+
+
+async def test_offline_summary_of_a_silent_call() -> None:
+    summary, _ = await OfflineSummarizer().summarize(channel="voice", reason="hangup", turns=[])
+    assert summary.sentiment == "neutral" and summary.resolved is False
+    assert "before the customer said anything" in summary.summary
+
+
+@pytest.fixture(scope="module")
+def llm_server():
+    server = OpenAIStandIn().start()
+    yield server
+    server.stop()
+
+
+def llm_settings(server: OpenAIStandIn, *models: str) -> LLMSettings:
+    return LLMSettings(
+        models=[
+            LLMModelSettings(model=f"openai/{m}", api_key="sk-test", api_base=server.base_url)
+            for m in models
+        ],
+        retries=0,
+        timeout_s=5.0,
+    )
+
+
+async def test_llm_summary_uses_structured_output(llm_server: OpenAIStandIn) -> None:
+    answer = {
+        "summary": "The customer exchanged boots for size 9.",
+        "sentiment": "positive",
+        "satisfaction": 5,
+        "resolved": True,
+        "topics": ["exchange"],
+        "follow_up_needed": True,
+        "follow_up": "We will send a prepaid label for exchange X-77.",
+    }
+    llm_server.script("summariser", Reply(text=json.dumps(answer)))
+    summarizer = LLMSummarizer(
+        settings=llm_settings(llm_server, "summariser"), company="Acme", fallback=None
+    )
+    summary, engine = await summarizer.summarize(channel="chat", reason="done", turns=HAPPY)
+    assert engine == "openai/summariser"
+    assert summary.model_dump() == answer
+    [request] = llm_server.requests_for("summariser")
+    assert request["response_format"]["type"] == "json_schema"
+    assert "satisfaction" in json.dumps(request["response_format"])
+    assert "size 9" in request["messages"][-1]["content"]
+
+
+async def test_llm_failures_fall_back_to_the_next_model_then_offline(
+    llm_server: OpenAIStandIn,
+) -> None:
+    llm_server.script("broken", Reply(status=500))
+    llm_server.script("chatty", Reply(text="Sure! Here is a summary: it went fine."))
+    settings = llm_settings(llm_server, "broken", "chatty")
+    with_fallback = LLMSummarizer(settings=settings, company="Acme", fallback=OfflineSummarizer())
+    summary, engine = await with_fallback.summarize(channel="chat", reason="done", turns=HAPPY)
+    assert engine == "offline" and summary.resolved is True
+
+    llm_server.script("broken", Reply(status=500))
+    llm_server.script("chatty", Reply(text="no json"))
+    without = LLMSummarizer(settings=settings, company="Acme", fallback=None)
+    with pytest.raises(RetryLater, match="every LLM failed"):
+        await without.summarize(channel="chat", reason="done", turns=HAPPY)
+
+
+async def test_summary_waits_for_the_transcript_then_settles_for_what_is_stored(
+    post_call: PostCall,
+) -> None:
+    ctx = post_call.context()
+    transcript, summary = TranscriptStep(ctx=ctx), SummaryStep(ctx=ctx)
+    call_id = new_call_id()
+    first, *_ = unhappy_turns(call_id, None)
+    await transcript.handle(delivery_of(first))
+    ended = CallEnded(
+        event_id=f"ended-{call_id}",
+        call_id=call_id,
+        channel="chat",
+        reason="customer_ended",
+        duration_s=30.0,
+        turn_count=3,
+    )
+    with pytest.raises(RetryLater, match="1 of 3 turns stored") as waiting:
+        await summary.handle(delivery_of(ended, attempt=1))
+    assert waiting.value.delay_s == pytest.approx(ctx.config.post_call.summary_wait_delay_s)
+
+    last_wait = ctx.config.post_call.summary_wait_attempts
+    assert await summary.handle(delivery_of(ended, attempt=last_wait)) is True
+    row = await post_call.db.fetchrow("SELECT * FROM summaries WHERE call_id = $1", call_id)
+    assert row["turns_stored"] == 1 and row["turns_expected"] == 3
+    status = await post_call.step_status(call_id, "summary")
+    assert "1 of 3 turns" in status["detail"]
+    # A redelivery stores nothing new (and republishes the same event id, deduplicated).
+    assert await summary.handle(delivery_of(ended, attempt=last_wait + 1)) is False
