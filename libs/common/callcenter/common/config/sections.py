@@ -76,6 +76,14 @@ class GatewaySettings(Section):
     reaper_interval_s: float = 5.0
     turn_timeout_s: float = 30.0
     admin_token: SecretStr | None = None
+    sms_idle_timeout_s: float = Field(default=900.0, gt=0)
+    sms_reply_budget_s: float = Field(default=5.0, ge=0, le=14)
+    # abuse limits (callcenter.gateway.limits); 0 switches a limit off
+    max_body_bytes: int = Field(default=64 * 1024, ge=0)
+    chat_max_frame_bytes: int = Field(default=16 * 1024, ge=0)
+    chat_messages_per_minute: int = Field(default=30, ge=0)
+    chat_messages_per_minute_per_ip: int = Field(default=300, ge=0)
+    chat_sessions_per_ip: int = Field(default=50, ge=0)
 
 
 class VoicePipelineSettings(Section):
@@ -84,6 +92,28 @@ class VoicePipelineSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8001
     public_ws_url: str = "ws://localhost:8001/twilio/media"
+    stream_token_secret: SecretStr | None = None
+    stream_token_ttl_s: float = Field(default=60.0, gt=0)
+    smart_turn: bool = True
+    vad_stop_secs: float = Field(default=0.2, gt=0)
+    turn_timeout_s: float = 20.0
+    backchannels: list[str] = Field(
+        default_factory=lambda: [
+            "uh-huh", "uh huh", "mm-hmm", "mhm", "mm", "hmm", "okay", "ok", "right", "yeah",
+            "yes", "yep", "sure", "i see", "got it", "alright", "uh", "um",
+        ]
+    )
+    dtmf_timeout_s: float = Field(default=2.0, gt=0)
+    silence_reprompt_s: float = Field(default=8.0, gt=0)
+    silence_hangup_s: float = Field(default=20.0, gt=0)
+    max_call_s: float = Field(default=1800.0, gt=0)
+    reprompt_text: str = "Are you still there? How can I help?"
+    goodbye_text: str = "I haven't heard from you, so I'll end the call now. Goodbye."
+    max_call_text: str = "We've reached the time limit for this call. Thank you for calling, goodbye."
+    apology_text: str = (
+        "Sorry, I'm having trouble on my side. Let me get you to someone who can help."
+    )
+    provider_down_s: float = Field(default=6.0, gt=0)
 
 
 class ConversationSettings(Section):
@@ -103,6 +133,9 @@ class ConversationSettings(Section):
         "store policies. Verify the customer before discussing account details. Keep answers "
         "short and plain."
     )
+    sms_max_chars: int = 320
+    voice_max_chars: int = 600
+    turn_lock_timeout_s: float = 10.0
 
 
 class ToolsSettings(Section):
@@ -126,6 +159,15 @@ class PostCallSettings(Section):
         default_factory=lambda: ["transcript", "summary", "crm", "email", "ticket", "metrics"]
     )
     ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
+    durable_prefix: str = "post_call_"
+    concurrency: int = Field(default=10, ge=1)
+    summary_wait_attempts: int = Field(default=5, ge=1)
+    summary_wait_delay_s: float = 1.0
+    ticket_priority_urgent_at: int = Field(default=1, ge=1, le=5)
+    # Test hook: the step named here ("email", or "email:<call_id>" for one call) exits the process
+    # right after committing an effect, before the ack (fault injection for the exactly-once
+    # tests). Never set in production.
+    crash_after_effect: str | None = None
 
 
 class LLMModelSettings(Section):
@@ -144,7 +186,9 @@ class LLMSettings(Section):
     models: list[LLMModelSettings] = Field(default_factory=list)
     timeout_s: float = 15.0
     retries: int = 1
+    retry_backoff_s: float = 0.3
     temperature: float = 0.3
+    max_tokens: int | None = 400
     offline_fallback: bool = True
 
 
@@ -156,7 +200,13 @@ class TwilioSettings(Section):
     auth_token: SecretStr | None = None
     api_base_url: str | None = None
     agent_number: str | None = None
+    agent_queue: str | None = None
     sms_help_text: str = "Acme Outfitters support. Reply with your question, or STOP to opt out. Msg&data rates may apply."
+    sms_opt_out_text: str = "You are unsubscribed from Acme Outfitters support and will receive no more messages. Reply START to resubscribe."
+    sms_opt_in_text: str = "You are resubscribed to Acme Outfitters support. Reply HELP for help, STOP to opt out."
+    sms_media_text: str = "Sorry, I can only read text messages, so I could not open your picture or file. Please describe it in words."
+    sms_max_chars: int = Field(default=1600, ge=160, le=1600)
+    sms_caller_id_verifies: bool = False
 
 
 class DeepgramSettings(Section):
@@ -189,6 +239,8 @@ class SmtpSettings(Section):
     password: SecretStr | None = None
     starttls: bool = False
     from_address: str = "Acme Outfitters Support <support@acme.example>"
+    timeout_s: float = 10.0
+    company_name: str = "Acme Outfitters"
 
 
 class CrmSettings(Section):
@@ -197,3 +249,4 @@ class CrmSettings(Section):
     adapter: Literal["builtin", "hubspot"] = "builtin"
     hubspot_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"
+    hubspot_timeout_s: float = 10.0
