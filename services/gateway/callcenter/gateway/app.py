@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from callcenter.gateway.auth import require_admin
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.limits import BodySizeLimit
 from callcenter.gateway.routes import api, chat, dashboard, twilio_sms, twilio_voice
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -21,10 +23,11 @@ def create_app(deps: GatewayDeps | None = None) -> FastAPI:
         version="0.1.0",
     )
     app.state.deps = deps
+    app.add_middleware(BodySizeLimit)
     app.include_router(chat.router)
     app.include_router(twilio_voice.router)
     app.include_router(twilio_sms.router)
-    app.include_router(api.router)
+    app.include_router(api.router, dependencies=[Depends(require_admin)])
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
