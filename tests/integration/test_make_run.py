@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import asyncpg
+import httpx
 import websockets
 
 from tests.support.environment import TestEnvironment
@@ -40,7 +41,7 @@ async def test_up_starts_every_service_prints_urls_and_stops_on_ctrl_c(
     test_env: TestEnvironment, db_pool: asyncpg.Pool, tmp_path
 ) -> None:
     env = {**os.environ, **test_env.env}
-    log_dir = tmp_path / "logs"
+    log_dir = tmp_path / "run" / "logs"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callcenter.common.cli", "up", "--log-dir", str(log_dir),
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -57,6 +58,13 @@ async def test_up_starts_every_service_prints_urls_and_stops_on_ctrl_c(
             assert any(row.startswith(f"✓ {service}") for row in lines), output
         gateway = f"http://127.0.0.1:{test_env.ports['gateway']}"
         assert f"Web chat:    {gateway}/" in output
+        token = output.split("(admin token: ", 1)[1].split(")", 1)[0]
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{gateway}/api/calls")).status_code == 401
+            calls = await client.get(
+                f"{gateway}/api/calls", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert calls.status_code == 200, calls.text
         async with websockets.connect(gateway.replace("http", "ws") + "/chat/ws") as ws:
             assert json.loads(await ws.recv())["type"] == "session"
             await ws.send(json.dumps({"type": "message", "text": "Where is my order ORD-1001?"}))

@@ -60,6 +60,8 @@ def unreachable_services() -> list[str]:
 class TestEnvironment:
     """The namespace and ports of one test session; ``env`` configures a service subprocess."""
 
+    __test__ = False  # not a test class, despite the name
+
     tag: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:10])
     ports: dict[str, int] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 import time
@@ -46,6 +47,40 @@ def health_url(config: CallCenterConfig, service: str) -> str:
     }[service]
     host = "127.0.0.1" if host_port[0] in {"0.0.0.0", "::"} else host_port[0]
     return f"http://{host}:{host_port[1]}"
+
+
+def local_secrets(config: CallCenterConfig, path: Path) -> tuple[dict[str, str], str]:
+    """The environment for local services, with an admin token and session secret filled in.
+
+    A local run without ``ADMIN_TOKEN`` would leave the dashboard locked, and without
+    ``SESSION_SECRET`` a chat could not resume across a gateway restart; both are generated once
+    and kept in ``.run/local-secrets.env`` so they stay the same across ``make run``s.
+    """
+    env = os.environ.copy()
+    stored: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key and value:
+                stored[key] = value
+    wanted = {
+        "ADMIN_TOKEN": config.gateway.admin_token,
+        "SESSION_SECRET": config.gateway.session_secret,
+    }
+    for name, configured in wanted.items():
+        if configured is not None and configured.get_secret_value():
+            stored.pop(name, None)
+            continue
+        stored.setdefault(name, secrets.token_urlsafe(24))
+        env[name] = stored[name]
+    path.write_text("".join(f"{key}={value}\n" for key, value in stored.items()))
+    path.chmod(0o600)
+    token = (
+        config.gateway.admin_token.get_secret_value()
+        if config.gateway.admin_token
+        else env["ADMIN_TOKEN"]
+    )
+    return env, token
 
 
 async def _reachable(url: str, default_port: int) -> bool:
@@ -98,6 +133,7 @@ async def _supervise(args: argparse.Namespace) -> int:
         return 1
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
+    child_env, admin_token = local_secrets(config, log_dir.parent / "local-secrets.env")
     wanted = args.only or SERVICES
     procs: dict[str, asyncio.subprocess.Process] = {}
     stop = asyncio.Event()
@@ -109,7 +145,7 @@ async def _supervise(args: argparse.Namespace) -> int:
         log_file = (log_dir / f"{service}.log").open("ab")
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", f"callcenter.{service}",
-            stdout=log_file, stderr=log_file, env=os.environ.copy(),
+            stdout=log_file, stderr=log_file, env=child_env,
         )  # fmt: skip
 
     for service in wanted:
@@ -129,8 +165,10 @@ async def _supervise(args: argparse.Namespace) -> int:
     base = config.gateway.public_base_url.rstrip("/")
     print()
     print(f"  Web chat:    {base}/")
-    print(f"  Dashboard:   {base}/dashboard")
-    print(f"  REST API:    {base}/api/calls   (OpenAPI: {base}/docs)")
+    print(f"  Dashboard:   {base}/dashboard   (admin token: {admin_token})")
+    print(
+        f"  REST API:    {base}/api/calls   (Authorization: Bearer <admin token>; OpenAPI: {base}/docs)"
+    )
     print(f"  Twilio voice webhook: {base}/twilio/voice   SMS webhook: {base}/twilio/sms")
     print(f"  Media stream: {config.voice_pipeline.public_ws_url}")
     print("  Terminal chat: uv run callcenter chat        Stop: Ctrl-C")
