@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from fastapi import Request
 from starlette.requests import HTTPConnection
+from twilio.rest import Client as TwilioClient
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
@@ -24,6 +25,7 @@ class GatewayDeps:
     db: asyncpg.Pool
     readiness: Readiness
     background: set = field(default_factory=set)
+    twilio: TwilioClient | None = None  # REST client (async methods); None without an account
 
     def key(self, name: str) -> str:
         """A Redis key in this deployment's namespace."""

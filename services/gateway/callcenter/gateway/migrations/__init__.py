@@ -1,0 +1,1 @@
+"""The gateway's SQL migrations (``NNNN_name.sql``), registered under ``callcenter.migrations``."""

@@ -1,0 +1,1 @@
+"""SMS conversations over Twilio Messaging: keying, carrier keywords, opt-outs, splitting, sending."""
