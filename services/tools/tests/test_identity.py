@@ -176,3 +176,27 @@ async def test_too_many_failed_attempts_stop_verification(call, make_shop) -> No
         {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": shop.zip},
     )
     assert fresh_call["success"] is True
+
+
+async def test_caller_id_counts_only_on_channels_config_trusts(db_pool, make_shop) -> None:
+    """An untrusted channel's caller ID never verifies, whatever the request context claims."""
+    from callcenter.tools.executor import CallCenterToolExecutor
+
+    shop = await make_shop()
+    voice_only = CallCenterToolExecutor(db=db_pool, timeout_s=5, caller_id_channels=["voice"])
+    context = {
+        "call_id": "c-trust",
+        "channel": "sms",
+        "tool_call_id": "t1",
+        "caller_number": shop.phone,
+    }
+    refused = await voice_only.execute(
+        "verify_identity", {"method": "caller_id"}, {**context, "caller_id_trusted": True}
+    )
+    assert refused["success"] is False and refused["error"] == "method_unavailable"
+    allowed = await voice_only.execute(
+        "verify_identity",
+        {"method": "caller_id"},
+        {**context, "channel": "voice", "tool_call_id": "t2"},
+    )
+    assert allowed["data"]["verified_customer_id"] == shop.customer_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -73,10 +73,12 @@ class CallCenterToolExecutor:
         db: asyncpg.Pool,
         timeout_s: float,
         registry: Mapping[str, Skill] | None = None,
+        caller_id_channels: Iterable[str] = ("voice", "sms"),
     ) -> None:
         self.db = db
         self.timeout_s = timeout_s
         self.registry = registry if registry is not None else TOOLS_REGISTRY
+        self.caller_id_channels = frozenset(caller_id_channels)
 
     def schemas(self) -> list[dict[str, Any]]:
         """The OpenAI function-tool schema of every tool this executor runs."""
@@ -97,6 +99,9 @@ class CallCenterToolExecutor:
             )
         except ValidationError:
             return fail("invalid_request", "That request could not be processed.")
+        call = call.model_copy(
+            update={"caller_id_trusted": call.channel in self.caller_id_channels}
+        )
         with (
             bind_call(call.call_id or "-", tool=name, tool_call_id=call.tool_call_id),
             tracer.start_as_current_span(f"tools.call {name}", kind=SpanKind.SERVER) as span,

@@ -33,6 +33,9 @@ class CallContext(BaseModel):
     tool_call_id: str = ""
     verified_customer_id: str | None = None
     caller_number: str | None = None
+    #: Whether this channel's caller ID may verify the caller. Set by the executor from config;
+    #: whatever a request says here is overwritten.
+    caller_id_trusted: bool = False
 
 
 class ToolError(Exception):

@@ -135,7 +135,15 @@ async def serve() -> None:
     )
     async with runtime:
         assert runtime.db is not None
-        executor = CallCenterToolExecutor(db=runtime.db, timeout_s=config.tools.call_timeout_s)
+        trusted = {
+            "voice": config.twilio.voice_caller_id_verifies,
+            "sms": config.twilio.sms_caller_id_verifies,
+        }
+        executor = CallCenterToolExecutor(
+            db=runtime.db,
+            timeout_s=config.tools.call_timeout_s,
+            caller_id_channels=[channel for channel, allowed in trusted.items() if allowed],
+        )
         service = ToolsService(
             bus=runtime.bus, executor=executor, queue_group=config.tools.queue_group
         )

@@ -99,8 +99,24 @@ class VoicePipelineSettings(Section):
     turn_timeout_s: float = 20.0
     backchannels: list[str] = Field(
         default_factory=lambda: [
-            "uh-huh", "uh huh", "mm-hmm", "mhm", "mm", "hmm", "okay", "ok", "right", "yeah",
-            "yes", "yep", "sure", "i see", "got it", "alright", "uh", "um",
+            "uh-huh",
+            "uh huh",
+            "mm-hmm",
+            "mhm",
+            "mm",
+            "hmm",
+            "okay",
+            "ok",
+            "right",
+            "yeah",
+            "yes",
+            "yep",
+            "sure",
+            "i see",
+            "got it",
+            "alright",
+            "uh",
+            "um",
         ]
     )
     dtmf_timeout_s: float = Field(default=2.0, gt=0)
@@ -109,7 +125,9 @@ class VoicePipelineSettings(Section):
     max_call_s: float = Field(default=1800.0, gt=0)
     reprompt_text: str = "Are you still there? How can I help?"
     goodbye_text: str = "I haven't heard from you, so I'll end the call now. Goodbye."
-    max_call_text: str = "We've reached the time limit for this call. Thank you for calling, goodbye."
+    max_call_text: str = (
+        "We've reached the time limit for this call. Thank you for calling, goodbye."
+    )
     apology_text: str = (
         "Sorry, I'm having trouble on my side. Let me get you to someone who can help."
     )
@@ -203,10 +221,14 @@ class TwilioSettings(Section):
     agent_queue: str | None = None
     sms_help_text: str = "Acme Outfitters support. Reply with your question, or STOP to opt out. Msg&data rates may apply."
     sms_opt_out_text: str = "You are unsubscribed from Acme Outfitters support and will receive no more messages. Reply START to resubscribe."
-    sms_opt_in_text: str = "You are resubscribed to Acme Outfitters support. Reply HELP for help, STOP to opt out."
+    sms_opt_in_text: str = (
+        "You are resubscribed to Acme Outfitters support. Reply HELP for help, STOP to opt out."
+    )
     sms_media_text: str = "Sorry, I can only read text messages, so I could not open your picture or file. Please describe it in words."
     sms_max_chars: int = Field(default=1600, ge=160, le=1600)
     sms_caller_id_verifies: bool = False
+    #: Twilio passes the carrier's caller ID on voice calls; set false where spoofing is a concern.
+    voice_caller_id_verifies: bool = True
 
 
 class DeepgramSettings(Section):

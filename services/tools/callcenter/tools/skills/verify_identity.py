@@ -56,7 +56,7 @@ class VerifyIdentityArgs(ToolArguments):
 
 
 async def _by_caller_id(conn: asyncpg.Connection, ctx: SkillContext) -> str | None:
-    if ctx.call.channel not in ("voice", "sms"):
+    if ctx.call.channel not in ("voice", "sms") or not ctx.call.caller_id_trusted:
         raise ToolError(
             "method_unavailable",
             "I can't verify you by phone number here. I can use an order number and your ZIP code instead.",
