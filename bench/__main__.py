@@ -36,7 +36,9 @@ def main() -> int:
         print(f"== bench.{name}", flush=True)
         started = time.monotonic()
         try:
-            proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], timeout=TIMEOUT_S, check=False)
+            proc = subprocess.run(
+                [sys.executable, "-m", f"bench.{name}"], timeout=TIMEOUT_S, check=False
+            )
             status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
         except subprocess.TimeoutExpired:
             status = f"timed out after {TIMEOUT_S:.0f}s"
