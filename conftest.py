@@ -80,9 +80,13 @@ async def redis_client(config: CallCenterConfig) -> AsyncIterator[aioredis.Redis
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., ServiceProcess]]:
-    """Start service processes in this namespace: ``service_factory("tools")``; all stopped at the end."""
+    """Start service processes in this namespace: ``service_factory("tools")``.
+
+    Module-scoped: every process a test module starts is stopped when the module ends, so the next
+    module never finds stale replicas (with other settings) in its queue groups or on its ports.
+    """
     started: list[ServiceProcess] = []
 
     def start(

@@ -102,7 +102,7 @@ def host_site(test_env) -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(
     db_pool: asyncpg.Pool, service_factory: Callable[..., ServiceProcess], host_site: str
 ) -> Stack:

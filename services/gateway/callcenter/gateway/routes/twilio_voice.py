@@ -1,5 +1,89 @@
-"""Twilio voice webhooks (/twilio/voice, /twilio/status) (issue 5)."""
+"""Twilio voice webhooks: ``POST /twilio/voice`` (a call comes in) and ``POST /twilio/status``.
 
-from fastapi import APIRouter
+``/twilio/voice`` checks ``X-Twilio-Signature``, records the call and publishes call.started, and
+answers TwiML ``<Connect><Stream>`` pointing at the voice pipeline's media socket with the call id
+and a short-lived signed token as ``<Parameter>``s (see ``callcenter.common.stream_token``).
+``/twilio/status`` is the call's status callback: a final status ends the call (call.ended once
+per call, shared with the voice pipeline through the Redis claim).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
+
+from callcenter.common.events import new_id
+from callcenter.common.logging import get_logger
+from callcenter.common.stream_token import sign_stream_token, stream_token_secret
+from callcenter.gateway.calls import ENDED_CLAIM_TTL_S, end_call, start_call
+from callcenter.gateway.deps import GatewayDeps, request_deps
+from callcenter.gateway.twilio.signature import verified_form
+
+log = get_logger(__name__)
 
 router = APIRouter()
+Deps = Annotated[GatewayDeps, Depends(request_deps)]
+
+FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+
+
+def _call_key(deps: GatewayDeps, call_sid: str) -> str:
+    return deps.key(f"twilio:call:{call_sid}")
+
+
+@router.post("/twilio/voice", include_in_schema=True)
+async def incoming_call(request: Request, deps: Deps) -> Response:
+    """Answer an incoming call with a media stream to the voice pipeline."""
+    form = await verified_form(request, deps)
+    call_sid = form.get("CallSid")
+    if not call_sid:
+        raise HTTPException(status_code=400, detail="CallSid missing")
+    secret = stream_token_secret(deps.config)
+    if secret is None:  # verified_form already needs twilio.auth_token; kept for clarity
+        raise HTTPException(status_code=503, detail="no stream token secret configured")
+    # Twilio retries a webhook that timed out: the same CallSid keeps the same call id.
+    candidate = new_id()
+    key = _call_key(deps, call_sid)
+    await deps.redis.set(key, candidate, nx=True, ex=ENDED_CLAIM_TTL_S)
+    call_id = await deps.redis.get(key) or candidate
+    await start_call(
+        deps,
+        channel="voice",
+        call_id=call_id,
+        from_number=form.get("From"),
+        to_number=form.get("To"),
+        provider_ids={"twilio_call_sid": call_sid},
+    )
+    token = sign_stream_token(
+        secret,
+        call_id=call_id,
+        call_sid=call_sid,
+        ttl_s=deps.config.voice_pipeline.stream_token_ttl_s,
+    )
+    stream = Stream(url=deps.config.voice_pipeline.public_ws_url)
+    stream.parameter(name="call_id", value=call_id)
+    stream.parameter(name="token", value=token)
+    if form.get("From"):
+        stream.parameter(name="from", value=form["From"])
+    connect = Connect()
+    connect.append(stream)
+    twiml = VoiceResponse()
+    twiml.append(connect)
+    return Response(content=str(twiml), media_type="application/xml")
+
+
+@router.post("/twilio/status", status_code=204)
+async def call_status(request: Request, deps: Deps) -> Response:
+    """Record a call's final status (call.ended, once per call)."""
+    form = await verified_form(request, deps)
+    status = form.get("CallStatus", "")
+    call_sid = form.get("CallSid", "")
+    if status in FINAL_STATUSES and call_sid:
+        call_id = await deps.redis.get(_call_key(deps, call_sid))
+        if call_id:
+            await end_call(deps, call_id=call_id, channel="voice", reason=status.replace("-", "_"))
+        else:
+            log.warning("status for an unknown call", call_sid=call_sid, status=status)
+    return Response(status_code=204)

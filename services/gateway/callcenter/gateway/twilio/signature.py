@@ -55,4 +55,6 @@ async def verified_form(request: Request, deps: GatewayDeps) -> dict[str, str]:
     if not signature or not check.validate(public_url(deps, request), params, signature):
         log.warning("twilio webhook refused: bad signature", path=request.url.path)
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    if any("\x00" in key or "\x00" in value for key, value in params.items()):
+        raise HTTPException(status_code=400, detail="NUL characters are not accepted")
     return params

@@ -1,0 +1,420 @@
+"""Phone calls: platform overhead per turn, greeting latency and calls per core without underrun.
+
+``python -m bench.voice_calls [--levels 1,10,50,100]``
+
+At each level N, N simulated callers (``tests/fakes/twilio_caller.py``: signed webhook, media
+stream, espeak-ng speech in real time) call at once, hear the greeting, ask one question and hang
+up. Deepgram and ElevenLabs are the local stand-ins, answering at once (instant providers), so
+what is measured is the platform:
+
+* **overhead** — Deepgram's final transcript leaving the stand-in -> the answer's first audio
+  reaching the caller (p50 / p99 over the calls);
+* **greeting** — media stream start -> first greeting audio at the caller;
+* **underruns** — the caller's playback (real time after a 60 ms jitter buffer) ran dry while the
+  bot was talking (a gap the caller hears); "calls per core" is the largest level with none.
+
+Two systems are measured at each level, in the same run:
+
+* **baseline** — a plain Pipecat bot in its own process with the same transport, Silero VAD,
+  Smart Turn, Deepgram and ElevenLabs services and stand-ins, answering a fixed sentence from an
+  in-process processor: no bus, no gateway, no conversation or tools service;
+* **platform** — gateway + voice_pipeline + conversation (offline engine) + tools over NATS,
+  Redis and PostgreSQL: the full path of a real call, including a knowledge-base tool call.
+
+Figures are printed and written to ``bench/results/voice_calls.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+
+from bench._namespace import remove_namespace
+from callcenter.common.bus import Bus
+from callcenter.common.db import create_pool, migrate, seed
+from callcenter.common.logging import configure_logging
+from tests.fakes.deepgram_server import DeepgramFake
+from tests.fakes.elevenlabs_server import ElevenLabsFake
+from tests.fakes.twilio_caller import TwilioCaller, phone_env, speech_ulaw
+from tests.fakes.twilio_rest import TwilioStandIn
+from tests.support.environment import TestEnvironment, free_port, unreachable_services
+from tests.support.processes import ServiceProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+QUESTION = "How long does shipping take for my order?"
+BASELINE_REPLY = (
+    "Standard shipping is free on orders over fifty dollars and takes three to five business days."
+)
+AUTH_TOKEN = "bench-auth-token"
+ACCOUNT_SID = "AC" + "b" * 32
+
+
+@dataclass
+class CallResult:
+    """What one simulated caller measured."""
+
+    greeting_ms: float | None = None
+    overhead_ms: float | None = None
+    underruns: int = 0
+    greeting_underruns: int = 0
+    stall_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class LevelResult:
+    """One level of one system."""
+
+    system: str
+    calls: int
+    results: list[CallResult] = field(default_factory=list)
+
+    def pct(self, attr: str, q: float) -> float | None:
+        values = sorted(v for r in self.results if (v := getattr(r, attr)) is not None)
+        if not values:
+            return None
+        return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+    @property
+    def underruns(self) -> int:
+        return sum(r.underruns for r in self.results)
+
+    @property
+    def greeting_underruns(self) -> int:
+        return sum(r.greeting_underruns for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if r.error or r.overhead_ms is None)
+
+
+async def one_call(
+    caller: TwilioCaller, deepgram: DeepgramFake, question: bytes, *, direct: bool
+) -> CallResult:
+    """Greeting, one question, the answer, hang up."""
+    result = CallResult()
+    deepgram.script(caller.call_sid, QUESTION)
+    try:
+        if direct:
+            caller.parameters = {"call_id": caller.call_sid}
+            await caller.open_stream()
+        else:
+            await caller.call()
+        greeting = await caller.wait_for_bot(timeout_s=60, quiet_s=0.6)
+        assert caller.connected_at is not None
+        result.greeting_ms = (greeting.started - caller.connected_at) * 1000
+        result.greeting_underruns = greeting.underruns
+        asked = time.monotonic()
+        await caller.say(ulaw=question)
+        answer = await caller.wait_for_bot(after=asked, timeout_s=60, quiet_s=0.6)
+        finals = deepgram.final_times.get(caller.call_sid) or []
+        if finals:
+            result.overhead_ms = (answer.started - finals[0]) * 1000
+        else:
+            result.error = "the question was never transcribed (no final from the STT stand-in)"
+        result.underruns = sum(b.underruns for b in caller.bot)
+        result.stall_s = sum(b.stall_s for b in caller.bot)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        try:
+            await caller.hang_up(status_callback=not direct)
+        except Exception:
+            pass
+    return result
+
+
+async def run_level(
+    system: str, n: int, make_caller: Any, deepgram: DeepgramFake, question: bytes, direct: bool
+) -> LevelResult:
+    """N calls at once (started 20 ms apart, as calls arrive)."""
+
+    async def staggered(i: int) -> CallResult:
+        await asyncio.sleep(i * 0.02)
+        return await one_call(make_caller(), deepgram, question, direct=direct)
+
+    results = await asyncio.gather(*(staggered(i) for i in range(n)))
+    return LevelResult(system=system, calls=n, results=list(results))
+
+
+# ----- the baseline bot (its own process) ---------------------------------------------------
+
+
+def serve_baseline(port: int) -> None:
+    """A plain Pipecat Twilio bot: same services and stand-ins, a fixed answer, no bus."""
+    import uvicorn
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.audio.vad.vad_analyzer import VADParams
+    from pipecat.frames.frames import (
+        Frame,
+        InterimTranscriptionFrame,
+        LLMFullResponseEndFrame,
+        LLMFullResponseStartFrame,
+        TextFrame,
+        TranscriptionFrame,
+        TTSSpeakFrame,
+        UserStoppedSpeakingFrame,
+    )
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.processors.audio.vad_processor import VADProcessor
+    from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+    from pipecat.serializers.twilio import TwilioFrameSerializer
+    from pipecat.services.deepgram.stt import DeepgramSTTService
+    from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+    from pipecat.transports.websocket.fastapi import (
+        FastAPIWebsocketParams,
+        FastAPIWebsocketTransport,
+    )
+    from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+    from pipecat.turns.user_turn_processor import UserTurnProcessor
+    from pipecat.turns.user_turn_strategies import UserTurnStrategies
+    from pipecat.workers.runner import WorkerRunner
+
+    from callcenter.voice_pipeline.call import read_start
+
+    class FixedReply(FrameProcessor):
+        async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, (TranscriptionFrame, InterimTranscriptionFrame)):
+                return
+            await self.push_frame(frame, direction)
+            if isinstance(frame, UserStoppedSpeakingFrame):
+                await self.push_frame(LLMFullResponseStartFrame())
+                await self.push_frame(TextFrame(BASELINE_REPLY))
+                await self.push_frame(LLMFullResponseEndFrame())
+
+    app = FastAPI()
+
+    @app.websocket("/twilio/media")
+    async def media(websocket: WebSocket) -> None:
+        await websocket.accept()
+        start = await read_start(websocket)
+        serializer = TwilioFrameSerializer(
+            stream_sid=start["streamSid"],
+            call_sid=start["callSid"],
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+        )
+        transport = FastAPIWebsocketTransport(
+            websocket=websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                serializer=serializer,
+                allowed_origins=[],
+            ),
+        )
+        stt = DeepgramSTTService(
+            api_key=os.environ["DEEPGRAM_API_KEY"],
+            base_url=os.environ["CALLCENTER_DEEPGRAM__URL"],
+            sample_rate=8000,
+            tag=start["callSid"],
+        )
+        tts = ElevenLabsTTSService(
+            api_key=os.environ["ELEVENLABS_API_KEY"],
+            url=os.environ["CALLCENTER_ELEVENLABS__URL"],
+            sample_rate=8000,
+            settings=ElevenLabsTTSService.Settings(voice="21m00Tcm4TlvDq8ikWAM"),
+        )
+        worker = PipelineWorker(
+            Pipeline(
+                [
+                    transport.input(),
+                    VADProcessor(vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=0.2))),
+                    stt,
+                    UserTurnProcessor(
+                        user_turn_strategies=UserTurnStrategies(
+                            stop=[
+                                TurnAnalyzerUserTurnStopStrategy(
+                                    turn_analyzer=LocalSmartTurnAnalyzerV3()
+                                )
+                            ]
+                        )
+                    ),
+                    FixedReply(),
+                    tts,
+                    transport.output(),
+                ]
+            ),
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+
+        @transport.event_handler("on_client_connected")
+        async def connected(_t: Any, _w: Any) -> None:
+            await worker.queue_frame(
+                TTSSpeakFrame("Hi, this is Ava from Acme Outfitters. How can I help you today?")
+            )
+
+        @transport.event_handler("on_client_disconnected")
+        async def disconnected(_t: Any, _w: Any) -> None:
+            await worker.cancel()
+
+        runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+        await runner.add_workers(worker)
+        await runner.run()
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws_ping_interval=None)
+
+
+# ----- main ---------------------------------------------------------------------------------
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
+
+
+async def main(argv: list[str]) -> int:
+    """Measure both systems at each level and report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default=os.environ.get("BENCH_VOICE_LEVELS", "1,10,50,100"))
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    problems = unreachable_services()
+    if problems:
+        print("servers not running:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    configure_logging(service="bench", level="WARNING", fmt="console")
+    question = speech_ulaw(QUESTION)
+    load_at_start = os.getloadavg()[0]
+    env = TestEnvironment(tag="bench" + os.urandom(4).hex())
+    config = env.config()
+    db = await create_pool(config.database, attempts=3)
+    await migrate(db)
+    await seed(db)
+    bus = await Bus.connect(config.nats, name="bench")
+    twilio_api = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN).start()
+    rows: list[LevelResult] = []
+    procs: list[ServiceProcess] = []
+    baseline: asyncio.subprocess.Process | None = None
+    async with DeepgramFake() as deepgram, ElevenLabsFake(ms_per_char=12.0) as elevenlabs:
+        ports = {
+            name: free_port() for name in ("gateway", "voice_pipeline", "conversation", "tools")
+        }
+        service_env = phone_env(
+            env.env,
+            ports=ports,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            twilio_api_url=twilio_api.base_url,
+            agent_number="+15550009999",
+            deepgram=deepgram,
+            elevenlabs=elevenlabs,
+        )
+        service_env["CALLCENTER_LOGGING__LEVEL"] = "WARNING"
+        try:
+            procs = [
+                ServiceProcess(name, env=service_env, port=ports[name], tag=env.tag).start(
+                    wait=False
+                )
+                for name in ports
+            ]
+            for proc in procs:
+                await asyncio.to_thread(proc.wait_ready, timeout_s=120)
+            base_port = free_port()
+            baseline = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.voice_calls",
+                "--serve-baseline",
+                str(base_port),
+                env={**os.environ, **service_env},
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.sleep(8)  # pipecat import + uvicorn start
+            base_url = f"ws://127.0.0.1:{base_port}/twilio/media"
+            gateway_url = procs[0].url
+
+            def platform_caller() -> TwilioCaller:
+                return TwilioCaller(
+                    gateway_url=gateway_url, auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID
+                )
+
+            def baseline_caller() -> TwilioCaller:
+                caller = platform_caller()
+                caller.stream_url = base_url
+                return caller
+
+            for n in levels:
+                for system, make, direct in (
+                    ("baseline", baseline_caller, True),
+                    ("platform", platform_caller, False),
+                ):
+                    print(f"level {n}: {system} …", flush=True)
+                    row = await run_level(system, n, make, deepgram, question, direct)
+                    rows.append(row)
+                    print(
+                        f"  overhead p50 {fmt(row.pct('overhead_ms', 0.5))} ms, p99 "
+                        f"{fmt(row.pct('overhead_ms', 0.99))} ms; greeting p50 "
+                        f"{fmt(row.pct('greeting_ms', 0.5))} ms; underruns {row.underruns} "
+                        f"({row.greeting_underruns} in greetings); "
+                        f"failed {row.failed}",
+                        flush=True,
+                    )
+                    errors = {r.error for r in row.results if r.error}
+                    if errors:
+                        print("  errors:", "; ".join(sorted(errors))[:400], flush=True)
+                    await asyncio.sleep(2)
+        finally:
+            if baseline is not None:
+                baseline.terminate()
+                await asyncio.wait_for(baseline.wait(), timeout=20)
+            for proc in reversed(procs):
+                await asyncio.to_thread(proc.stop)
+            twilio_api.stop()
+            await bus.drain()
+            await db.close()
+            await remove_namespace(config)
+
+    cores = os.cpu_count() or 1
+    lines = [
+        "## voice_calls",
+        "",
+        f"Simultaneous simulated phone calls (greeting, one question, the answer, hang-up) with "
+        f"instant Deepgram/ElevenLabs stand-ins, {cores} cores shared by the callers, the stand-ins "
+        "and the services. Overhead = Deepgram's final transcript -> first answer audio at the "
+        "caller; greeting = stream start -> first greeting audio; underruns = gaps in the caller's "
+        "real-time playback (60 ms jitter buffer). Load average (1 min) when it started: "
+        f"{load_at_start:.1f} — other work on the machine skews the higher levels.",
+        "",
+        "| calls | system | overhead p50 ms | overhead p99 ms | greeting p50 ms | greeting p99 ms | underruns (in greetings) | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.calls} | {row.system} | {fmt(row.pct('overhead_ms', 0.5))} | "
+            f"{fmt(row.pct('overhead_ms', 0.99))} | {fmt(row.pct('greeting_ms', 0.5))} | "
+            f"{fmt(row.pct('greeting_ms', 0.99))} | {row.underruns} ({row.greeting_underruns}) | "
+            f"{row.failed} |"
+        )
+    for system in ("baseline", "platform"):
+        clean = [r.calls for r in rows if r.system == system and r.underruns == 0 and r.failed == 0]
+        best = max(clean) if clean else 0
+        lines.append("")
+        lines.append(
+            f"{system}: largest level without underrun or failure: {best} calls "
+            f"({best / cores:.1f} per core)."
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "voice_calls.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-baseline":
+        serve_baseline(int(sys.argv[2]))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,80 @@
+"""call.ended, once per call, whichever side notices the end first.
+
+The protocol (docs/architecture.md): claim ``SET {key_prefix}call:{call_id}:ended NX`` in Redis,
+then update the ``calls`` row and publish ``CallEnded`` with ``event_id = "ended-" + call_id``;
+the side that finds the claim taken does nothing, and a retried publish is deduplicated by the
+fixed id. Used by the voice pipeline (its media stream ended) and usable by the gateway (its
+``calls.end_call`` does the same for chat, SMS and Twilio's status callback), so both sides share
+one implementation without importing each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from callcenter.common.bus import Bus
+from callcenter.common.events import CallEnded, Channel
+from callcenter.common.logging import get_logger
+
+log = get_logger(__name__)
+
+ENDED_CLAIM_TTL_S = 7 * 24 * 3600
+
+
+async def record_turn_count(
+    redis: aioredis.Redis, *, key_prefix: str, call_id: str, turns: int
+) -> None:
+    """Keep ``call:{id}:turns`` current, so whichever side ends the call reports it."""
+    await redis.set(f"{key_prefix}call:{call_id}:turns", turns, ex=ENDED_CLAIM_TTL_S)
+
+
+async def end_call(
+    *,
+    bus: Bus,
+    redis: aioredis.Redis,
+    db: asyncpg.Pool,
+    key_prefix: str,
+    call_id: str,
+    reason: str,
+    turn_count: int,
+    channel: Channel = "voice",
+) -> bool:
+    """Publish call.ended unless another side already did; return whether we did."""
+    claimed = await redis.set(
+        f"{key_prefix}call:{call_id}:ended", reason, nx=True, ex=ENDED_CLAIM_TTL_S
+    )
+    if not claimed:
+        log.debug("call end already claimed", call_id=call_id, reason=reason)
+        return False
+    row = await db.fetchrow("SELECT started_at, customer_id FROM calls WHERE call_id = $1", call_id)
+    now = datetime.now(UTC)
+    began = row["started_at"] if row else now
+    duration = max((now - began).total_seconds(), 0.0)
+    await db.execute(
+        """
+        UPDATE calls SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4,
+               turn_count = $5
+        WHERE call_id = $1
+        """,
+        call_id,
+        now,
+        reason,
+        duration,
+        turn_count,
+    )
+    await bus.publish(
+        CallEnded(
+            event_id=f"ended-{call_id}",
+            call_id=call_id,
+            channel=channel,
+            reason=reason,
+            duration_s=duration,
+            turn_count=turn_count,
+            customer_id=row["customer_id"] if row else None,
+        )
+    )
+    log.info("call ended", call_id=call_id, reason=reason, turns=turn_count)
+    return True

@@ -1,0 +1,425 @@
+"""One phone call: the media socket's handshake, its Pipecat pipeline, and how it ends.
+
+The socket is refused (403 before accept) without a valid ``X-Twilio-Signature`` over the public
+media URL, and closed (1008) unless the ``start`` message carries the gateway's signed token for
+this CallSid. Then one pipeline runs for the call::
+
+    Twilio in -> Silero VAD -> Deepgram STT -> user turns (backchannel-aware start, smart-turn
+    stop) -> ConversationBridge -> ElevenLabs TTS -> tap (audio) -> Twilio out -> tap (words)
+
+and whatever ends it (the assistant, silence, the caller hanging up, a transfer, a broken
+stream) ends it once, with call.ended published through the shared claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import WebSocket
+from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import EndFrame, TTSAudioRawFrame, TTSTextFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.services.deepgram.stt import DeepgramSTTService
+from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.turns.user_stop import (
+    SpeechTimeoutUserTurnStopStrategy,
+    TurnAnalyzerUserTurnStopStrategy,
+)
+from pipecat.turns.user_turn_processor import UserTurnProcessor
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+from starlette.websockets import WebSocketDisconnect
+from twilio.request_validator import RequestValidator
+
+from callcenter.common.bus import Bus
+from callcenter.common.call_end import end_call, record_turn_count
+from callcenter.common.config import CallCenterConfig
+from callcenter.common.logging import bind_call, get_logger
+from callcenter.common.stream_token import (
+    InvalidStreamToken,
+    stream_token_secret,
+    verify_stream_token,
+)
+from callcenter.voice_pipeline import metrics
+from callcenter.voice_pipeline.apology import ApologyCache
+from callcenter.voice_pipeline.bridge import CallInfo, ConversationBridge, FrameTap, TurnRecord
+from callcenter.voice_pipeline.serializer import CallSerializer
+from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
+from callcenter.voice_pipeline.turns import Backchannels, CallerTurnStartStrategy
+
+log = get_logger(__name__)
+
+SAMPLE_RATE = 8000
+START_TIMEOUT_S = 10.0
+POLICY_VIOLATION = 1008
+
+
+@dataclass(slots=True, kw_only=True)
+class VoiceDeps:
+    """What every call of this process shares."""
+
+    config: CallCenterConfig
+    bus: Bus
+    redis: aioredis.Redis
+    db: asyncpg.Pool
+    apology: ApologyCache
+
+
+def handshake_signed(config: CallCenterConfig, websocket: WebSocket) -> bool:
+    """Whether the upgrade request carries Twilio's signature over the public media URL."""
+    token = config.twilio.auth_token
+    signature = websocket.headers.get("X-Twilio-Signature")
+    if token is None or not token.get_secret_value() or not signature:
+        return False
+    url = config.voice_pipeline.public_ws_url
+    if websocket.url.query:
+        url += "?" + websocket.url.query
+    return RequestValidator(token.get_secret_value()).validate(url, {}, signature)
+
+
+async def read_start(websocket: WebSocket) -> dict[str, Any]:
+    """Read Twilio's ``connected`` and ``start`` messages; return ``start``'s body.
+
+    Raises:
+        ValueError: the first messages are not Twilio's.
+
+    """
+    async with asyncio.timeout(START_TIMEOUT_S):
+        for _ in range(3):
+            message = json.loads(await websocket.receive_text())
+            if not isinstance(message, dict):
+                break
+            if message.get("event") == "start" and isinstance(message.get("start"), dict):
+                return message["start"]
+            if message.get("event") != "connected":
+                break
+    raise ValueError("the media stream did not start with connected/start")
+
+
+class CallSession:
+    """One call's pipeline and its end."""
+
+    def __init__(self, *, deps: VoiceDeps, websocket: WebSocket, call: CallInfo) -> None:
+        self.deps = deps
+        self.websocket = websocket
+        self.call = call
+        self.end_reason: str | None = None
+        self.transferred = False
+        self.finished = asyncio.Event()
+        self._later: asyncio.Task[None] | None = None
+        self.worker: PipelineWorker | None = None
+        cfg = deps.config
+        twilio = cfg.twilio
+        hang_up = bool(twilio.account_sid and twilio.auth_token is not None)
+        self.serializer = CallSerializer(
+            stream_sid=call.stream_sid,
+            call_sid=call.call_sid,
+            account_sid=twilio.account_sid if hang_up else None,
+            auth_token=twilio.auth_token.get_secret_value()
+            if hang_up and twilio.auth_token
+            else None,
+            base_url=twilio.api_base_url if hang_up else None,
+            params=CallSerializer.InputParams(auto_hang_up=hang_up),
+        )
+        self.bridge = ConversationBridge(
+            call=call,
+            bus=deps.bus,
+            settings=cfg.voice_pipeline,
+            greeting=cfg.conversation.greeting,
+            on_end=self._assistant_ends,
+            on_transfer=self._transfer,
+            apology_audio=deps.apology.load,
+            on_turn=self._turn_done,
+            providers_ok=lambda: self.providers_ok(),
+        )
+        self.serializer.on_audio_sent = self.bridge.audio_sent
+
+    def _pipeline(self) -> Pipeline:
+        cfg = self.deps.config
+        vp = cfg.voice_pipeline
+        transport = FastAPIWebsocketTransport(
+            websocket=self.websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=self.serializer,
+                allowed_origins=[],
+            ),
+        )
+
+        @transport.event_handler("on_client_connected")
+        async def on_connected(_transport: Any, _ws: Any) -> None:
+            await self.bridge.say_greeting()
+
+        @transport.event_handler("on_client_disconnected")
+        async def on_disconnected(_transport: Any, _ws: Any) -> None:
+            if self.serializer.malformed:
+                self._set_reason("protocol_error")
+            self._set_reason("caller_hung_up")
+            if self.worker is not None:
+                await self.worker.cancel(reason=self.end_reason)
+
+        dg = cfg.deepgram
+        stt = DeepgramSTTService(
+            api_key=dg.api_key.get_secret_value() if dg.api_key else "",
+            base_url=dg.url or "",
+            sample_rate=SAMPLE_RATE,
+            tag=self.call.call_sid,
+            settings=DeepgramSTTService.Settings(
+                model=dg.model, language=dg.language, interim_results=True, punctuate=True
+            ),
+        )
+        el = cfg.elevenlabs
+        tts_kwargs: dict[str, Any] = {}
+        if el.url:
+            tts_kwargs["url"] = el.url
+        tts = ElevenLabsTTSService(
+            api_key=el.api_key.get_secret_value() if el.api_key else "",
+            sample_rate=SAMPLE_RATE,
+            settings=ElevenLabsTTSService.Settings(voice=el.voice_id, model=el.model),
+            **tts_kwargs,
+        )
+        self._stt, self._tts = stt, tts
+        stop = (
+            [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=shared_smart_turn())]
+            if vp.smart_turn
+            else [SpeechTimeoutUserTurnStopStrategy()]
+        )
+        turns = UserTurnProcessor(
+            user_turn_strategies=UserTurnStrategies(
+                start=[
+                    CallerTurnStartStrategy(
+                        backchannels=Backchannels(vp.backchannels),
+                        bot_busy=self.bridge.bot_busy,
+                    )
+                ],
+                stop=stop,
+            ),
+        )
+        vad = VADProcessor(
+            vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=vp.vad_stop_secs))
+        )
+        return Pipeline(
+            [
+                transport.input(),
+                vad,
+                stt,
+                turns,
+                self.bridge,
+                tts,
+                FrameTap(frame_type=TTSAudioRawFrame, on_frame=self.bridge.tts_audio),
+                transport.output(),
+                FrameTap(frame_type=TTSTextFrame, on_frame=self.bridge.word_heard),
+            ]
+        )
+
+    def providers_ok(self) -> bool:
+        """Whether the STT and TTS sockets are up (pipecat reconnects them when they drop)."""
+        stt_up = getattr(self._stt, "_connection", None) is not None
+        tts_ws = getattr(self._tts, "_websocket", None)
+        tts_up = tts_ws is not None and getattr(tts_ws.state, "name", "OPEN") == "OPEN"
+        return stt_up and tts_up
+
+    def _set_reason(self, reason: str) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+
+    async def _assistant_ends(self, reason: str) -> None:
+        self._set_reason(reason)
+        if self.worker is not None:
+            await self.worker.queue_frame(EndFrame())
+            self._spawn_cancel_after(8.0)
+
+    def _spawn_cancel_after(self, delay_s: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            if self.worker is not None and not self.worker.has_finished():
+                await self.worker.cancel(reason="end timed out")
+
+        self._later = asyncio.get_running_loop().create_task(later())
+
+    async def _transfer(self, reason: str, summary: str) -> bool:
+        try:
+            await transfer_call(
+                config=self.deps.config,
+                redis=self.deps.redis,
+                call_id=self.call.call_id,
+                call_sid=self.call.call_sid,
+                reason=reason,
+                summary=summary,
+            )
+        except TransferUnavailable as exc:
+            log.warning("transfer unavailable", call_id=self.call.call_id, error=str(exc))
+            return False
+        except Exception:
+            log.exception("transfer failed", call_id=self.call.call_id)
+            return False
+        self.transferred = True
+        self.serializer.suppress_hang_up()
+        self._set_reason("transferred")
+        if self.worker is not None:
+            await self.worker.cancel(reason="transferred")
+        return True
+
+    async def _turn_done(self, turn: TurnRecord) -> None:
+        stages = turn.timing.stages_ms()
+        for stage, value in stages.items():
+            if value is not None:
+                metrics.TURN_STAGE_MS.labels(stage=stage).observe(value)
+        log.info(
+            "voice turn",
+            call_id=self.call.call_id,
+            turn=turn.index,
+            source=turn.source,
+            interrupted=turn.interrupted,
+            error=turn.error,
+            # "token" in a key name is masked by the log redactor: say "first_text" here
+            **{key.replace("first_token", "first_text"): value for key, value in stages.items()},
+        )
+        await record_turn_count(
+            self.deps.redis,
+            key_prefix=self.deps.config.redis.key_prefix,
+            call_id=self.call.call_id,
+            turns=len(self.bridge.turns),
+        )
+
+    async def run(self) -> None:
+        """Run the call to its end, then publish call.ended (once per call)."""
+        self.worker = PipelineWorker(
+            self._pipeline(),
+            params=PipelineParams(
+                audio_in_sample_rate=SAMPLE_RATE,
+                audio_out_sample_rate=SAMPLE_RATE,
+                enable_metrics=False,
+            ),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+            check_dangling_tasks=False,
+        )
+        runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)
+        metrics.ACTIVE_CALLS.inc()
+        try:
+            await runner.add_workers(self.worker)
+            await runner.run()
+        finally:
+            metrics.ACTIVE_CALLS.dec()
+            try:
+                await self._ended()
+            finally:
+                self.finished.set()
+
+    async def _ended(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+        if self.serializer.malformed:
+            self.end_reason = "protocol_error"
+        self._set_reason("caller_hung_up" if self.serializer.stopped else "stream_closed")
+        if self.bridge.greeting_audio_at is not None:
+            metrics.GREETING_MS.observe((self.bridge.greeting_audio_at - self.call.started) * 1000)
+        await end_call(
+            bus=self.deps.bus,
+            redis=self.deps.redis,
+            db=self.deps.db,
+            key_prefix=self.deps.config.redis.key_prefix,
+            call_id=self.call.call_id,
+            reason=self.end_reason or "stream_closed",
+            turn_count=len(self.bridge.turns),
+        )
+        if self.websocket.client_state.name == "CONNECTED":
+            try:
+                await self.websocket.close()
+            except Exception:
+                pass
+
+    async def stop(self) -> None:
+        """Service shutdown: end the call (the caller is handed back to Twilio)."""
+        self._set_reason("service_shutdown")
+        if self.worker is not None:
+            await self.worker.cancel(reason="service shutdown")
+
+
+_SMART_TURN: list[Any] = []
+
+
+def shared_smart_turn() -> LocalSmartTurnAnalyzerV3:
+    """A per-call smart-turn analyzer sharing one loaded ONNX session with every other call."""
+    analyzer = LocalSmartTurnAnalyzerV3.__new__(LocalSmartTurnAnalyzerV3)
+    if not _SMART_TURN:
+        _SMART_TURN.append(LocalSmartTurnAnalyzerV3())
+    template = _SMART_TURN[0]
+    base = LocalSmartTurnAnalyzerV3.__mro__[1]
+    base.__init__(analyzer)  # BaseSmartTurn: per-call buffers and thread
+    analyzer._log_data = False
+    analyzer._session = template._session
+    return analyzer
+
+
+async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | None:
+    """Check the socket and its start message; the call's session, or None (refused)."""
+    if not handshake_signed(deps.config, websocket):
+        log.warning("media socket refused: bad X-Twilio-Signature")
+        await websocket.close(code=POLICY_VIOLATION)  # before accept: HTTP 403
+        return None
+    await websocket.accept()
+    try:
+        start = await read_start(websocket)
+    except (ValueError, TimeoutError, WebSocketDisconnect, KeyError) as exc:
+        log.warning("media socket closed: no valid start", error=str(exc))
+        await _close(websocket)
+        return None
+    params = start.get("customParameters")
+    if not isinstance(params, dict):
+        params = {}
+    params = {str(k): v for k, v in params.items() if isinstance(v, str)}
+    call_sid = start.get("callSid")
+    call_sid = call_sid if isinstance(call_sid, str) else ""
+    secret = stream_token_secret(deps.config)
+    try:
+        if secret is None:
+            raise InvalidStreamToken("no stream token secret configured")
+        call_id = verify_stream_token(secret, params.get("token"), call_sid=call_sid)
+    except InvalidStreamToken as exc:
+        log.warning("media socket closed: bad stream token", error=str(exc), call_sid=call_sid)
+        await _close(websocket)
+        return None
+    call = CallInfo(
+        call_id=call_id,
+        call_sid=call_sid,
+        stream_sid=start["streamSid"] if isinstance(start.get("streamSid"), str) else "",
+        from_number=params.get("from"),
+        started=time.monotonic(),
+    )
+    return CallSession(deps=deps, websocket=websocket, call=call)
+
+
+async def _close(websocket: WebSocket) -> None:
+    try:
+        await websocket.close(code=POLICY_VIOLATION)
+    except Exception:
+        pass
+
+
+async def serve_call(deps: VoiceDeps, websocket: WebSocket, active: set[CallSession]) -> None:
+    """The /twilio/media handler: accept, run, end."""
+    session = await accept_call(deps, websocket)
+    if session is None:
+        return
+    active.add(session)
+    try:
+        with bind_call(session.call.call_id):
+            log.info("media stream started", call_sid=session.call.call_sid)
+            await session.run()
+    finally:
+        active.discard(session)

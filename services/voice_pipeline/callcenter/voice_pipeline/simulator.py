@@ -1,0 +1,450 @@
+"""A Twilio stand-in that places a phone call against a running system.
+
+It does what Twilio does for an inbound call: POSTs the signed ``/twilio/voice`` webhook, reads
+the TwiML ``<Connect><Stream>``, opens the media socket (signed handshake) and sends
+``connected`` and ``start`` with the ``<Parameter>``s, then streams the caller's audio as 8 kHz
+μ-law ``media`` messages in real time (silence between utterances, as a phone line does), sends
+``dtmf`` and ``stop``, echoes ``mark``s and honours ``clear``. It records what the bot sends.
+Speech comes from espeak-ng (``apt-get install -y espeak-ng``) or a WAV file.
+
+Used by ``callcenter simulate-call``, the tests (``tests/fakes/twilio_caller.py``) and benches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import time
+import uuid
+import wave
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import httpx
+import numpy as np
+import soxr
+import websockets
+from twilio.request_validator import RequestValidator
+
+RATE = 8000
+FRAME_BYTES = 160  # 20 ms of μ-law at 8 kHz
+FRAME_S = 0.02
+
+_BIAS = 0x84
+_CLIP = 32635
+
+
+def pcm16_to_ulaw(pcm: bytes) -> bytes:
+    """16-bit little-endian PCM to G.711 μ-law."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
+    sign = np.where(x < 0, 0x80, 0)
+    x = np.minimum(np.abs(x), _CLIP) + _BIAS
+    exponent = np.floor(np.log2(x)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (x >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def ulaw_to_pcm16(data: bytes) -> bytes:
+    """G.711 μ-law to 16-bit little-endian PCM."""
+    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
+    sign = u & 0x80
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    x = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
+    return np.where(sign != 0, -x, x).astype("<i2").tobytes()
+
+
+def trim_trailing_silence(ulaw: bytes, *, threshold: float = 200.0) -> bytes:
+    """``ulaw`` without the quiet 20 ms frames at its end."""
+    end = len(ulaw)
+    while end > 0:
+        frame = np.frombuffer(ulaw_to_pcm16(ulaw[max(0, end - FRAME_BYTES) : end]), dtype="<i2")
+        if float(np.sqrt(np.mean(frame.astype(np.float32) ** 2))) >= threshold:
+            break
+        end -= FRAME_BYTES
+    return ulaw[: max(end, 0)]
+
+
+def wav_to_ulaw(data: bytes) -> bytes:
+    """A mono or stereo 16-bit WAV, resampled to 8 kHz μ-law."""
+    with wave.open(io.BytesIO(data)) as wav:
+        rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+        frames = wav.readframes(wav.getnframes())
+    if width != 2:
+        raise ValueError("only 16-bit WAV files are supported")
+    samples = np.frombuffer(frames, dtype="<i2")
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype("<i2")
+    if rate != RATE:
+        samples = soxr.resample(samples, rate, RATE).astype("<i2")
+    return pcm16_to_ulaw(samples.tobytes())
+
+
+def speech_ulaw(text: str, *, voice: str = "en-us", words_per_minute: int = 175) -> bytes:
+    """``text`` spoken by espeak-ng, as 8 kHz μ-law.
+
+    Raises:
+        RuntimeError: espeak-ng is not installed.
+
+    """
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("espeak-ng is not installed: apt-get install -y espeak-ng")
+    wav = subprocess.run(
+        [exe, "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return wav_to_ulaw(wav)
+
+
+PREBUFFER_S = 0.06  # what a phone line's jitter buffer holds before it starts playing
+
+
+@dataclass
+class BotAudio:
+    """A stretch of audio the bot sent, between silences or clears, and how it would play.
+
+    Playback starts ``PREBUFFER_S`` after the first packet and runs in real time; a packet that
+    arrives after its turn to play is an underrun (the caller hears a gap), added to
+    ``stall_s``, and playback resumes once it is there.
+    """
+
+    started: float
+    ulaw: bytearray = field(default_factory=bytearray)
+    stall_s: float = 0.0
+    underruns: int = 0
+    play_start: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.play_start = self.started + PREBUFFER_S
+
+    @property
+    def seconds(self) -> float:
+        """How long it plays."""
+        return len(self.ulaw) / RATE
+
+    @property
+    def play_end(self) -> float:
+        """When its playback ends (given the stalls so far)."""
+        return self.play_start + self.seconds
+
+    def add(self, now: float, audio: bytes) -> None:
+        """A packet arrived at ``now``."""
+        due = self.play_end
+        if now > due and self.ulaw:
+            self.stall_s += now - due
+            self.underruns += 1
+            self.play_start += now - due
+        self.ulaw.extend(audio)
+
+
+class TwilioCaller:
+    """One simulated inbound call."""
+
+    def __init__(
+        self,
+        *,
+        gateway_url: str,
+        auth_token: str,
+        account_sid: str = "AC" + "0" * 32,
+        call_sid: str | None = None,
+        from_number: str = "+15551230000",
+        to_number: str = "+15559870000",
+        public_base_url: str | None = None,
+    ) -> None:
+        self.gateway_url = gateway_url.rstrip("/")
+        self.public_base_url = (public_base_url or gateway_url).rstrip("/")
+        self.auth_token = auth_token
+        self.account_sid = account_sid
+        self.call_sid = call_sid or "CA" + uuid.uuid4().hex
+        self.stream_sid = "MZ" + uuid.uuid4().hex
+        self.from_number = from_number
+        self.to_number = to_number
+        self.validator = RequestValidator(auth_token)
+        self.stream_url: str | None = None
+        self.parameters: dict[str, str] = {}
+        self.ws: websockets.ClientConnection | None = None
+        self.bot: list[BotAudio] = []
+        self.clears: list[float] = []
+        self.marks: list[str] = []
+        self.closed_code: int | None = None
+        self.connected_at: float | None = None
+        self.first_audio_at: float | None = None
+        self._outgoing: asyncio.Queue[bytes] = asyncio.Queue()
+        self._speech_done: asyncio.Event = asyncio.Event()
+        self._speech_done.set()
+        self._seq = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_audio_at = 0.0
+        self._cleared = False
+        self.closed = asyncio.Event()
+
+    # ----- webhooks ----------------------------------------------------------------------------
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        """X-Twilio-Signature for a request to ``url`` with ``params``."""
+        return self.validator.compute_signature(url, params)
+
+    async def post_webhook(
+        self, path: str, params: dict[str, str], *, signature: str | None = None
+    ) -> httpx.Response:
+        """POST a signed (or, with ``signature``, deliberately signed) webhook."""
+        sig = signature if signature is not None else self.sign(self.public_base_url + path, params)
+        async with httpx.AsyncClient(timeout=15.0) as client:
+            return await client.post(
+                self.gateway_url + path, data=params, headers={"X-Twilio-Signature": sig}
+            )
+
+    def voice_params(self) -> dict[str, str]:
+        """The form Twilio posts to the voice webhook."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": self.call_sid,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+            "From": self.from_number,
+            "To": self.to_number,
+        }
+
+    async def dial(self) -> str:
+        """POST the voice webhook; return the TwiML and remember the stream URL and parameters.
+
+        Raises:
+            RuntimeError: the webhook was refused or did not connect a stream.
+
+        """
+        response = await self.post_webhook("/twilio/voice", self.voice_params())
+        if response.status_code != 200:
+            raise RuntimeError(f"voice webhook answered {response.status_code}: {response.text}")
+        root = ElementTree.fromstring(response.text)
+        stream = root.find("./Connect/Stream")
+        if stream is None:
+            raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
+        self.stream_url = stream.attrib["url"]
+        self.parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+        return response.text
+
+    async def status(self, status: str = "completed") -> httpx.Response:
+        """POST the status callback."""
+        params = {
+            "AccountSid": self.account_sid,
+            "CallSid": self.call_sid,
+            "CallStatus": status,
+            "CallDuration": "1",
+        }
+        return await self.post_webhook("/twilio/status", params)
+
+    # ----- media stream ------------------------------------------------------------------------
+
+    async def open_stream(
+        self,
+        *,
+        url: str | None = None,
+        signature: str | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        """Open the media socket and send ``connected`` and ``start``; start streaming."""
+        target = url or self.stream_url
+        if target is None:
+            raise RuntimeError("dial() first")
+        sig = signature if signature is not None else self.sign(target, {})
+        self.ws = await websockets.connect(
+            target, additional_headers={"X-Twilio-Signature": sig}, max_size=None
+        )
+        await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        await self._send(
+            {
+                "event": "start",
+                "sequenceNumber": self._next_seq(),
+                "start": {
+                    "accountSid": self.account_sid,
+                    "streamSid": self.stream_sid,
+                    "callSid": self.call_sid,
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": RATE, "channels": 1},
+                    "customParameters": parameters if parameters is not None else self.parameters,
+                },
+                "streamSid": self.stream_sid,
+            }
+        )
+        self.connected_at = time.monotonic()
+        self._tasks.append(asyncio.create_task(self._sender()))
+        self._tasks.append(asyncio.create_task(self._receiver()))
+
+    async def call(self) -> None:
+        """Dial and open the stream."""
+        await self.dial()
+        await self.open_stream()
+
+    def _next_seq(self) -> str:
+        self._seq += 1
+        return str(self._seq)
+
+    async def _send(self, message: dict[str, object]) -> None:
+        assert self.ws is not None
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, data: str) -> None:
+        """Send anything at all on the media socket (for protocol tests)."""
+        assert self.ws is not None
+        await self.ws.send(data)
+
+    async def _sender(self) -> None:
+        """Real-time 20 ms media frames: queued speech, else line silence."""
+        silence = b"\xff" * FRAME_BYTES
+        chunk = 0
+        next_at = time.monotonic()
+        try:
+            while self.ws is not None:
+                try:
+                    frame = self._outgoing.get_nowait()
+                except asyncio.QueueEmpty:
+                    frame = silence
+                    self._speech_done.set()
+                chunk += 1
+                await self._send(
+                    {
+                        "event": "media",
+                        "sequenceNumber": self._next_seq(),
+                        "media": {
+                            "track": "inbound",
+                            "chunk": str(chunk),
+                            "timestamp": str(chunk * 20),
+                            "payload": base64.b64encode(frame).decode(),
+                        },
+                        "streamSid": self.stream_sid,
+                    }
+                )
+                next_at += FRAME_S
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        except (websockets.ConnectionClosed, asyncio.CancelledError):
+            pass
+
+    async def _receiver(self) -> None:
+        assert self.ws is not None
+        try:
+            async for raw in self.ws:
+                message = json.loads(raw)
+                event = message.get("event")
+                now = time.monotonic()
+                if event == "media":
+                    audio = base64.b64decode(message["media"]["payload"])
+                    if self.first_audio_at is None:
+                        self.first_audio_at = now
+                    if not self.bot or self._cleared or now > self.bot[-1].play_end + 0.6:
+                        self.bot.append(BotAudio(started=now))
+                        self._cleared = False
+                    self.bot[-1].add(now, audio)
+                    self._last_audio_at = now
+                elif event == "clear":
+                    self.clears.append(now)
+                    self._cleared = True
+                elif event == "mark":
+                    name = str((message.get("mark") or {}).get("name", ""))
+                    self.marks.append(name)
+                    await self._send(
+                        {
+                            "event": "mark",
+                            "sequenceNumber": self._next_seq(),
+                            "streamSid": self.stream_sid,
+                            "mark": {"name": name},
+                        }
+                    )
+        except websockets.ConnectionClosed as exc:
+            self.closed_code = exc.rcvd.code if exc.rcvd else None
+        finally:
+            if self.closed_code is None and self.ws is not None and self.ws.close_code:
+                self.closed_code = self.ws.close_code
+            self.closed.set()
+
+    async def say(self, text: str | None = None, *, ulaw: bytes | None = None) -> float:
+        """Speak (espeak-ng ``text`` or ready ``ulaw``); return when its last sound was sent.
+
+        Trailing silence is left to the line (it sends silence anyway), so the return is when
+        the caller stopped speaking.
+        """
+        audio = trim_trailing_silence(ulaw if ulaw is not None else speech_ulaw(text or ""))
+        self._speech_done.clear()
+        for i in range(0, len(audio), FRAME_BYTES):
+            frame = audio[i : i + FRAME_BYTES]
+            await self._outgoing.put(frame.ljust(FRAME_BYTES, b"\xff"))
+        await self._speech_done.wait()
+        return len(audio) / RATE
+
+    async def dtmf(self, digits: str) -> None:
+        """Press keys."""
+        for digit in digits:
+            await self._send(
+                {
+                    "event": "dtmf",
+                    "streamSid": self.stream_sid,
+                    "sequenceNumber": self._next_seq(),
+                    "dtmf": {"track": "inbound_track", "digit": digit},
+                }
+            )
+            await asyncio.sleep(0.15)
+
+    async def wait_for_bot(
+        self, *, after: float | None = None, quiet_s: float = 0.8, timeout_s: float = 30.0
+    ) -> BotAudio:
+        """Wait until the bot has said something (started after ``after``) and gone quiet."""
+        deadline = time.monotonic() + timeout_s
+        since = after if after is not None else 0.0
+        while time.monotonic() < deadline:
+            fresh = [b for b in self.bot if b.started >= since]
+            if fresh and time.monotonic() - self._last_audio_at >= quiet_s:
+                return fresh[-1]
+            if self.closed.is_set() and not fresh:
+                break
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"the bot said nothing after {since} within {timeout_s}s")
+
+    async def wait_speaking(self, *, after: float, timeout_s: float = 30.0) -> None:
+        """Wait until bot audio arrives after ``after``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._last_audio_at >= after:
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("the bot did not start speaking")
+
+    async def hang_up(self, *, status_callback: bool = True) -> None:
+        """Send ``stop``, close the socket and (like Twilio) post the final status."""
+        for task in self._tasks:
+            task.cancel()
+        if self.ws is not None:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._send(
+                    {
+                        "event": "stop",
+                        "sequenceNumber": self._next_seq(),
+                        "streamSid": self.stream_sid,
+                        "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
+                    }
+                )
+            await self.ws.close()
+        if status_callback:
+            await self.status("completed")
+
+    async def close(self) -> None:
+        """Stop streaming and close the socket (no stop message, no status callback)."""
+        for task in self._tasks:
+            task.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def ws_to_http(url: str) -> str:
+    """``ws(s)://host/path`` -> ``http(s)://host``."""
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return f"{scheme}://{parts.netloc}"

@@ -1,0 +1,173 @@
+"""A whole phone system for the voice tests: real services, vendor stand-ins.
+
+tools, conversation, gateway and voice_pipeline run as processes in this session's namespace
+(own ports, so other suites' gateways never collide); Deepgram, ElevenLabs and Twilio's REST API
+are local stand-ins driven by the real client libraries; Twilio's call side is
+``tests/fakes/twilio_caller.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from callcenter.common.bus import Bus
+from tests.fakes.deepgram_server import DeepgramFake
+from tests.fakes.elevenlabs_server import ElevenLabsFake
+from tests.fakes.twilio_caller import TwilioCaller, phone_env
+from tests.fakes.twilio_rest import TwilioStandIn
+from tests.support.environment import TestEnvironment, free_port
+from tests.support.processes import ServiceProcess
+
+AUTH_TOKEN = "twilio-test-auth-token"
+ACCOUNT_SID = "AC" + "1" * 32
+AGENT_NUMBER = "+15550009999"
+
+
+@dataclass
+class PhoneSystem:
+    """The running system and its stand-ins."""
+
+    gateway: ServiceProcess
+    voice: ServiceProcess
+    deepgram: DeepgramFake
+    elevenlabs: ElevenLabsFake
+    twilio: TwilioStandIn
+    env: dict[str, str]
+
+    def hung_up(self, call_sid: str) -> bool:
+        """Whether the system ended this call through Twilio's REST API (Status=completed)."""
+        return any(
+            u["call_sid"] == call_sid and u.get("Status") == "completed"
+            for u in self.twilio.call_updates
+        )
+
+    async def greeted_call(self, *script: str) -> tuple[TwilioCaller, str]:
+        """A call that has heard its greeting; ``script`` is what Deepgram will hear said."""
+        caller = self.caller()
+        if script:
+            self.deepgram.script(caller.call_sid, *script)
+        await caller.call()
+        await caller.wait_for_bot(timeout_s=30)
+        return caller, caller.parameters["call_id"]
+
+    def caller(self, **kwargs: Any) -> TwilioCaller:
+        return TwilioCaller(
+            gateway_url=self.gateway.url, auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, **kwargs
+        )
+
+
+@pytest.fixture(scope="session")
+def twilio_api() -> Iterator[TwilioStandIn]:
+    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN).start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture(scope="session")
+async def deepgram() -> AsyncIterator[DeepgramFake]:
+    async with DeepgramFake() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+async def elevenlabs() -> AsyncIterator[ElevenLabsFake]:
+    async with ElevenLabsFake(ms_per_char=12.0) as fake:
+        yield fake
+
+
+def _start(name: str, env: dict[str, str], port: int, tag: str) -> ServiceProcess:
+    return ServiceProcess(name, env=env, port=port, tag=tag).start(wait=False)
+
+
+@pytest.fixture(scope="session")
+async def phone(
+    test_env: TestEnvironment,
+    db_pool: Any,
+    bus: Bus,
+    deepgram: DeepgramFake,
+    elevenlabs: ElevenLabsFake,
+    twilio_api: TwilioStandIn,
+) -> AsyncIterator[PhoneSystem]:
+    ports = {name: free_port() for name in ("gateway", "voice_pipeline", "conversation", "tools")}
+    env = phone_env(
+        test_env.env,
+        ports=ports,
+        auth_token=AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        twilio_api_url=twilio_api.base_url,
+        agent_number=AGENT_NUMBER,
+        deepgram=deepgram,
+        elevenlabs=elevenlabs,
+    )
+    env["CALLCENTER_VOICE_PIPELINE__SILENCE_REPROMPT_S"] = "60"
+    env["CALLCENTER_VOICE_PIPELINE__SILENCE_HANGUP_S"] = "120"
+    tag = test_env.tag
+    procs = {name: _start(name, env, ports[name], tag) for name in ports}
+    try:
+        for proc in procs.values():
+            await asyncio.to_thread(proc.wait_ready, timeout_s=90)
+        yield PhoneSystem(
+            gateway=procs["gateway"],
+            voice=procs["voice_pipeline"],
+            deepgram=deepgram,
+            elevenlabs=elevenlabs,
+            twilio=twilio_api,
+            env=env,
+        )
+    finally:
+        for proc in reversed(list(procs.values())):
+            await asyncio.to_thread(proc.stop)
+
+
+class EventLog:
+    """Every event on this namespace's stream since the test began, by subject."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._sub: Any = None
+
+    async def start(self) -> EventLog:
+        async def on_msg(msg: Any) -> None:
+            subject = msg.subject.removeprefix(self.bus.settings.subject_prefix)
+            self.events.append((subject, json.loads(msg.data)))
+
+        self._sub = await self.bus.nc.subscribe(self.bus.subject(">"), cb=on_msg)
+        return self
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+    def of(self, subject: str, call_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            e
+            for s, e in self.events
+            if s == subject and (call_id is None or e.get("call_id") == call_id)
+        ]
+
+    async def wait_for(
+        self, subject: str, call_id: str, *, count: int = 1, timeout_s: float = 30.0
+    ) -> list[dict[str, Any]]:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            found = self.of(subject, call_id)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise TimeoutError(
+            f"{count} x {subject} for {call_id} not seen; have {self.of(subject, call_id)}"
+        )
+
+
+@pytest.fixture
+async def events(bus: Bus) -> AsyncIterator[EventLog]:
+    log = await EventLog(bus).start()
+    yield log
+    await log.stop()

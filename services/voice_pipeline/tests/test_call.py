@@ -1,0 +1,47 @@
+"""A whole simulated phone call through gateway, voice pipeline, conversation and tools."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.fakes.twilio_caller import TwilioCaller
+
+from .conftest import EventLog, PhoneSystem
+
+QUESTION = "How long does shipping take for my order?"
+
+
+async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
+    caller: TwilioCaller = phone.caller()
+    phone.deepgram.script(caller.call_sid, QUESTION)
+    texts_before = len(phone.elevenlabs.texts)
+
+    await caller.call()
+    call_id = caller.parameters["call_id"]
+    started = await events.wait_for("call.started", call_id)
+    assert started[0]["channel"] == "voice"
+    assert started[0]["provider_ids"] == {"twilio_call_sid": caller.call_sid}
+
+    greeting = await caller.wait_for_bot(timeout_s=20)
+    assert greeting.seconds > 0.5
+    assert "How can I help" in " ".join(phone.elevenlabs.texts[texts_before:])
+
+    asked_at = asyncio.get_running_loop().time()
+    await caller.say(QUESTION)
+    answer = await caller.wait_for_bot(after=asked_at, timeout_s=30)
+    assert answer.seconds > 0.5
+
+    turns = await events.wait_for("turn.completed", call_id)
+    turn = turns[0]
+    assert turn["user_text"] == QUESTION
+    assert turn["tool_calls"], turn
+    assert turn["assistant_text"]
+    spoken = " ".join(phone.elevenlabs.texts[texts_before:])
+    assert turn["assistant_text"].split(".")[0].strip() in spoken
+
+    await caller.hang_up()
+    ended = await events.wait_for("call.ended", call_id)
+    await asyncio.sleep(1.0)
+    assert len(events.of("call.ended", call_id)) == 1
+    assert ended[0]["channel"] == "voice"
+    assert ended[0]["turn_count"] >= 1

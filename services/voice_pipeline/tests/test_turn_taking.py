@@ -1,0 +1,128 @@
+"""Barge-in, backchannels and the keypad."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from callcenter.common.bus import Bus
+from callcenter.common.config import CallCenterConfig
+from tests.fakes.twilio_caller import TwilioCaller
+
+from .conftest import EventLog, PhoneSystem
+
+QUESTION = "How long does shipping take for my order?"
+
+
+@pytest.fixture
+async def slow_speech(phone: PhoneSystem) -> AsyncIterator[None]:
+    """Make the bot's answers long enough to talk over."""
+    saved = phone.elevenlabs.ms_per_char
+    phone.elevenlabs.ms_per_char = 60.0
+    yield
+    phone.elevenlabs.ms_per_char = saved
+
+
+async def _history(
+    redis_client: aioredis.Redis, config: CallCenterConfig, call_id: str
+) -> list[dict]:
+    raw = await redis_client.get(f"{config.redis.key_prefix}session:{call_id}")
+    return json.loads(raw)["history"] if raw else []
+
+
+async def _talk_over_answer(
+    phone: PhoneSystem, interjection: str
+) -> tuple[TwilioCaller, str, float, int]:
+    """Call, ask the question, and say ``interjection`` while the answer plays.
+
+    Returns the caller, the call id, when the question was asked and the clears seen before.
+    """
+    caller = phone.caller()
+    phone.deepgram.script(caller.call_sid, QUESTION, interjection)
+    await caller.call()
+    await caller.wait_for_bot(timeout_s=30)
+    asked = time.monotonic()
+    await caller.say(QUESTION)
+    await caller.wait_speaking(after=asked, timeout_s=20)
+    await asyncio.sleep(0.5)
+    clears_before = len(caller.clears)
+    await caller.say(interjection)
+    return caller, caller.parameters["call_id"], asked, clears_before
+
+
+async def _barge_in_call(
+    phone: PhoneSystem, events: EventLog, bus: Bus
+) -> tuple[str, list[dict], list[dict], TwilioCaller]:
+    """A call whose caller talks over the first answer; (call_id, turns, cancels, caller)."""
+    cancels: list[dict] = []
+
+    async def on_cancel(msg: Any) -> None:
+        cancels.append(json.loads(msg.data))
+
+    sub = await bus.nc.subscribe(bus.subject("conversation.turn.cancel"), cb=on_cancel)
+    caller, call_id, _, clears_before = await _talk_over_answer(
+        phone, "Wait, I have a different question"
+    )
+    for _ in range(100):
+        if len(caller.clears) > clears_before:
+            break
+        await asyncio.sleep(0.05)
+    assert len(caller.clears) > clears_before, "no clear sent to Twilio"
+    turns = await events.wait_for("turn.completed", call_id, count=2, timeout_s=30)
+    await sub.unsubscribe()
+    await caller.hang_up()
+    return call_id, turns, cancels, caller
+
+
+async def test_barge_in_clears_twilio_and_history_keeps_only_what_was_heard(
+    phone: PhoneSystem,
+    events: EventLog,
+    slow_speech: None,
+    bus: Bus,
+    redis_client: aioredis.Redis,
+    config: CallCenterConfig,
+) -> None:
+    call_id, turns, cancels, _ = await _barge_in_call(phone, events, bus)
+    first = turns[0]
+    assert first["user_text"] == QUESTION
+    assert turns[1]["user_text"] == "Wait, I have a different question"
+    assert len(cancels) == 1
+    delivered = cancels[0]["delivered_text"]
+    assert delivered and first["assistant_text"].startswith(delivered)
+    assert len(delivered) < len(first["assistant_text"])
+    history = await _history(redis_client, config, call_id)
+    assistant = [m["content"] for m in history if m.get("role") == "assistant" and m.get("content")]
+    assert delivered in assistant
+    assert first["assistant_text"] not in assistant
+
+
+async def test_backchannel_does_not_interrupt(
+    phone: PhoneSystem, events: EventLog, slow_speech: None
+) -> None:
+    caller, call_id, asked, clears_before = await _talk_over_answer(phone, "uh-huh")
+    answer = await caller.wait_for_bot(after=asked, timeout_s=40)
+    assert len(caller.clears) == clears_before, "a backchannel interrupted the bot"
+    turns = await events.wait_for("turn.completed", call_id)
+    assert turns[0]["user_text"] == QUESTION
+    # the whole answer was sent, in one stretch
+    assert answer.seconds >= len(turns[0]["assistant_text"]) * 0.06 * 0.8
+    assert phone.deepgram.finals(caller.call_sid)[-1] == "uh-huh"
+    await asyncio.sleep(1.0)
+    assert len(events.of("turn.completed", call_id)) == 1
+    await caller.hang_up()
+
+
+async def test_keypad_digits_reach_the_conversation(phone: PhoneSystem, events: EventLog) -> None:
+    caller, call_id = await phone.greeted_call()
+    pressed = time.monotonic()
+    await caller.dtmf("1001#")
+    turns = await events.wait_for("turn.completed", call_id, timeout_s=20)
+    assert turns[0]["user_text"] == "1001"
+    await caller.wait_for_bot(after=pressed, timeout_s=20)
+    await caller.hang_up()
