@@ -39,42 +39,60 @@ async def end_call(
     key_prefix: str,
     call_id: str,
     reason: str,
-    turn_count: int,
+    turn_count: int | None = None,
     channel: Channel = "voice",
+    started_at: datetime | None = None,
 ) -> bool:
-    """Publish call.ended unless another side already did; return whether we did."""
-    claimed = await redis.set(
-        f"{key_prefix}call:{call_id}:ended", reason, nx=True, ex=ENDED_CLAIM_TTL_S
-    )
-    if not claimed:
+    """Publish call.ended unless another side already did; return whether we did.
+
+    ``turn_count`` None means: the count kept in ``call:{id}:turns``. If recording or publishing
+    fails, the claim is released so a later attempt (the reaper, the status callback) finishes the
+    job; a publish that did get through is then deduplicated by the fixed event id.
+    """
+    claim = f"{key_prefix}call:{call_id}:ended"
+    if not await redis.set(claim, reason, nx=True, ex=ENDED_CLAIM_TTL_S):
         log.debug("call end already claimed", call_id=call_id, reason=reason)
         return False
-    row = await db.fetchrow("SELECT started_at, customer_id FROM calls WHERE call_id = $1", call_id)
-    now = datetime.now(UTC)
-    began = row["started_at"] if row else now
-    duration = max((now - began).total_seconds(), 0.0)
-    await db.execute(
-        """
-        UPDATE calls SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4,
-               turn_count = $5
-        WHERE call_id = $1
-        """,
-        call_id,
-        now,
-        reason,
-        duration,
-        turn_count,
-    )
-    await bus.publish(
-        CallEnded(
-            event_id=f"ended-{call_id}",
-            call_id=call_id,
-            channel=channel,
-            reason=reason,
-            duration_s=duration,
-            turn_count=turn_count,
-            customer_id=row["customer_id"] if row else None,
+    try:
+        if turn_count is None:
+            turn_count = int(await redis.get(f"{key_prefix}call:{call_id}:turns") or 0)
+        row = await db.fetchrow(
+            "SELECT started_at, customer_id FROM calls WHERE call_id = $1", call_id
         )
+        now = datetime.now(UTC)
+        began = started_at or (row["started_at"] if row else now)
+        duration = max((now - began).total_seconds(), 0.0)
+        await db.execute(
+            """
+            UPDATE calls SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4,
+                   turn_count = $5
+            WHERE call_id = $1
+            """,
+            call_id,
+            now,
+            reason,
+            duration,
+            turn_count,
+        )
+        await bus.publish(
+            CallEnded(
+                event_id=f"ended-{call_id}",
+                call_id=call_id,
+                channel=channel,
+                reason=reason,
+                duration_s=duration,
+                turn_count=turn_count,
+                customer_id=row["customer_id"] if row else None,
+            )
+        )
+    except BaseException:
+        await redis.delete(claim)
+        raise
+    log.info(
+        "call ended",
+        call_id=call_id,
+        reason=reason,
+        turns=turn_count,
+        duration_s=round(duration, 1),
     )
-    log.info("call ended", call_id=call_id, reason=reason, turns=turn_count)
     return True

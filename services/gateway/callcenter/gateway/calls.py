@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from callcenter.common.events import CallEnded, CallStarted, Channel, new_id
+from callcenter.common.call_end import ENDED_CLAIM_TTL_S
+from callcenter.common.call_end import end_call as common_end_call
+from callcenter.common.events import CallStarted, Channel, new_id
 from callcenter.common.logging import get_logger
 from callcenter.gateway.deps import GatewayDeps
 
 log = get_logger(__name__)
-
-ENDED_CLAIM_TTL_S = 7 * 24 * 3600
 
 
 async def start_call(
@@ -62,68 +62,19 @@ async def end_call(
 ) -> bool:
     """Publish call.ended once per call, whichever side notices first; return whether we did.
 
-    The Redis NX claim makes concurrent enders (two replicas, the media socket and the status
-    callback) agree on one; the fixed event id makes a retried publish a duplicate JetStream drops.
-    If recording or publishing fails, the claim is released so a later attempt finishes the job.
+    The protocol is shared with the voice pipeline: :func:`callcenter.common.call_end.end_call`.
     """
-    claim = deps.key(f"call:{call_id}:ended")
-    if not await deps.redis.set(claim, reason, nx=True, ex=ENDED_CLAIM_TTL_S):
-        log.debug("call end already claimed", call_id=call_id, reason=reason)
-        return False
-    try:
-        duration, turns, customer_id = await _record_end(
-            deps, call_id=call_id, reason=reason, turn_count=turn_count, started_at=started_at
-        )
-        await deps.bus.publish(
-            CallEnded(
-                event_id=f"ended-{call_id}",
-                call_id=call_id,
-                channel=channel,
-                reason=reason,
-                duration_s=duration,
-                turn_count=turns,
-                customer_id=customer_id,
-            )
-        )
-    except BaseException:
-        await deps.redis.delete(claim)
-        raise
-    log.info(
-        "call ended", call_id=call_id, reason=reason, turns=turns, duration_s=round(duration, 1)
+    return await common_end_call(
+        bus=deps.bus,
+        redis=deps.redis,
+        db=deps.db,
+        key_prefix=deps.config.redis.key_prefix,
+        call_id=call_id,
+        reason=reason,
+        turn_count=turn_count,
+        channel=channel,
+        started_at=started_at,
     )
-    return True
-
-
-async def _record_end(
-    deps: GatewayDeps,
-    *,
-    call_id: str,
-    reason: str,
-    turn_count: int | None,
-    started_at: datetime | None,
-) -> tuple[float, int, str | None]:
-    """Close the call's row; return its duration, turn count and customer."""
-    row = await deps.db.fetchrow(
-        "SELECT started_at, customer_id FROM calls WHERE call_id = $1", call_id
-    )
-    now = datetime.now(UTC)
-    began = started_at or (row["started_at"] if row else now)
-    duration = max((now - began).total_seconds(), 0.0)
-    if turn_count is None:
-        turn_count = int(await deps.redis.get(deps.key(f"call:{call_id}:turns")) or 0)
-    await deps.db.execute(
-        """
-        UPDATE calls
-        SET status = 'ended', ended_at = $2, end_reason = $3, duration_s = $4, turn_count = $5
-        WHERE call_id = $1
-        """,
-        call_id,
-        now,
-        reason,
-        duration,
-        turn_count,
-    )
-    return duration, turn_count, (row["customer_id"] if row else None)
 
 
 async def record_turn(deps: GatewayDeps, *, call_id: str, turn_index: int) -> None:
