@@ -36,6 +36,9 @@ async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
     assert turn["user_text"] == QUESTION
     assert turn["tool_calls"], turn
     assert turn["assistant_text"]
+    # the voice stage measured by the pipeline travels into turn.completed
+    assert turn["latency"]["stt_final_ms"] is not None and turn["latency"]["stt_final_ms"] >= 0
+    assert turn["latency"]["total_ms"] > 0
     spoken = " ".join(phone.elevenlabs.texts[texts_before:])
     assert turn["assistant_text"].split(".")[0].strip() in spoken
 

@@ -72,10 +72,14 @@ class TurnState:
         """The latency breakdown so far, in milliseconds."""
         now = time.monotonic()
         first = (self.first_token_at - self.started) * 1000 if self.first_token_at else None
+        edge = self.request.metadata.get("latency")
+        stt_final = edge.get("stt_final_ms") if isinstance(edge, dict) else None
         return TurnLatency(
             first_token_ms=round(first, 2) if first is not None else None,
             tool_ms=round(self.tool_time_s * 1000, 2),
             total_ms=round((now - self.started) * 1000, 2),
+            # measured by the voice pipeline: caller stopped speaking -> final transcript
+            stt_final_ms=float(stt_final) if isinstance(stt_final, int | float) else None,
         )
 
     def add_assistant(self, message: dict[str, Any]) -> None:
