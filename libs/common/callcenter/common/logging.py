@@ -68,6 +68,7 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _redact_processor,  # again: exception text is only rendered here
             renderer,
         ],
     )

@@ -82,6 +82,7 @@ class ServiceRuntime:
         needs_db: bool = False,
         app: Starlette | None = None,
         install_signals: bool = True,
+        ws_max_size: int = 16 * 1024 * 1024,
     ) -> None:
         self.name = name
         self.config = config
@@ -95,6 +96,7 @@ class ServiceRuntime:
         self.redis: aioredis.Redis | None = None
         self.db: asyncpg.Pool | None = None
         self._install_signals = install_signals
+        self._ws_max_size = ws_max_size
         self._stop = asyncio.Event()
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -145,6 +147,7 @@ class ServiceRuntime:
             lifespan="off",
             ws_ping_interval=20,
             ws_ping_timeout=20,
+            ws_max_size=self._ws_max_size,
         )
         self._server = _Server(config)
         self._server_task = asyncio.create_task(self._server.serve())

@@ -8,7 +8,10 @@ from callcenter.common.config import load_config
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.gateway.app import create_app
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.limits import WS_MAX_FRAME_BYTES
+from callcenter.gateway.live import LiveHub
 from callcenter.gateway.sessions import SessionReaper
+from callcenter.gateway.twilio.rest import close_rest_client, rest_client
 
 
 async def serve() -> None:
@@ -23,6 +26,7 @@ async def serve() -> None:
         needs_redis=True,
         needs_db=True,
         app=app,
+        ws_max_size=WS_MAX_FRAME_BYTES,
     )
     async with runtime:
         assert runtime.redis is not None and runtime.db is not None
@@ -32,12 +36,17 @@ async def serve() -> None:
             redis=runtime.redis,
             db=runtime.db,
             readiness=runtime.readiness,
+            twilio=rest_client(config.twilio),
         )
+        runtime.on_stop(lambda: close_rest_client(deps.twilio))  # runs after background work
         app.state.deps = deps
         app.state.shutting_down = asyncio.Event()
         reaper = SessionReaper(deps=deps)
         reaper.start()
         runtime.on_stop(reaper.stop)
+        app.state.live = LiveHub(bus=runtime.bus)
+        await app.state.live.start()
+        runtime.on_stop(app.state.live.stop)
         await runtime.start_http()
         await runtime.wait_for_shutdown()
         app.state.shutting_down.set()

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 Deps = Annotated[GatewayDeps, Depends(request_deps)]
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]
 
 #: The post-call steps, in workflow order (a call shows each, ``pending`` until it ran).
 POST_CALL_STEPS = ["transcript", "summary", "crm", "email", "ticket", "metrics"]

@@ -23,6 +23,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
+from callcenter.gateway.limits import admit_chat, message_problem
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("callcenter.gateway")
@@ -64,6 +65,10 @@ class ChatSession:
             text = frame.get("text")
             if text is None:
                 await self.send({"type": "error", "message": "Send JSON text frames, not binary."})
+                continue
+            problem = await message_problem(self.ws, call_id=self.call_id, text=text)
+            if problem:
+                await self.send({"type": "error", "message": problem})
                 continue
             try:
                 msg = json.loads(text)
@@ -161,6 +166,7 @@ class ChatSession:
 
 
 @router.websocket("/chat/ws")
+@admit_chat
 async def chat_socket(ws: WebSocket) -> None:
     """One web-chat conversation (or its continuation after a reconnect)."""
     deps = get_deps(ws)
@@ -249,5 +255,5 @@ async def chat_socket(ws: WebSocket) -> None:
                     await sessions.forget(deps, channel="chat", call_id=call_id)
         try:
             await ws.close()
-        except RuntimeError:
+        except (RuntimeError, WebSocketDisconnect):  # the visitor closed first
             pass
