@@ -153,3 +153,37 @@ def _retries(proc: ServiceProcess) -> str:
     return "\n".join(
         line for line in proc.log_text().splitlines() if '"retrying event publish"' in line
     )
+
+
+async def test_call_ended_while_redis_is_down_is_published_once_it_returns(
+    services: dict[str, ServiceProcess], stack: PrivateStack, stack_env: dict[str, str]
+) -> None:
+    """The end's claim and the session index live in Redis; the call's row remembers the end."""
+    gateway = services["gateway"]
+    ws_url = gateway.url.replace("http://", "ws://") + "/chat/ws"
+    async with websockets.connect(ws_url) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+        call_id = hello["call_id"]
+        await asyncio.to_thread(stack.servers["redis"].stop)
+        try:
+            await ws.send(json.dumps({"type": "end"}))
+            ended = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+            assert ended == {"type": "ended", "reason": "customer_closed"}
+            await asyncio.sleep(1.0)
+        finally:
+            await asyncio.to_thread(stack.servers["redis"].start)
+
+    prefix = stack_env["CALLCENTER_NATS__SUBJECT_PREFIX"]
+    stream = stack_env["CALLCENTER_NATS__STREAM"]
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while True:
+        stored = [
+            body
+            for subject, _, body in await read_events(stack.nats.url, stream, prefix)
+            if subject == "call.ended" and body.get("call_id") == call_id
+        ]
+        if stored or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert len(stored) == 1, gateway.log_tail()
+    assert stored[0]["reason"] == "customer_closed"

@@ -60,8 +60,60 @@ async def is_active(deps: GatewayDeps, *, channel: Channel, call_id: str) -> boo
     return score is not None and score > time.time()
 
 
+async def defer_end(deps: GatewayDeps, *, channel: Channel, call_id: str, reason: str) -> None:
+    """The end could not be recorded now: leave it for the reapers to finish.
+
+    The call is marked ``ending`` in PostgreSQL, because what failed may well be Redis (where the
+    session index lives); the reapers sweep such rows on every pass.
+    """
+    try:
+        await deps.db.execute(
+            "UPDATE calls SET status = 'ending', end_reason = $2 WHERE call_id = $1 AND status = 'active'",
+            call_id,
+            reason,
+        )
+    except Exception:
+        log.exception("call not marked for a later end")
+    try:
+        await touch(deps, channel=channel, call_id=call_id, idle_timeout_s=0)
+    except Exception:
+        log.warning("session index unavailable; the ending sweep will finish the call")
+
+
+async def finish_pending_ends(deps: GatewayDeps, *, batch: int = 100) -> int:
+    """End calls marked ``ending`` (their end failed earlier); return how many this replica ended."""
+    rows = await deps.db.fetch(
+        "SELECT call_id, channel, end_reason FROM calls WHERE status = 'ending' "
+        "ORDER BY started_at LIMIT $1",
+        batch,
+    )
+    ended = 0
+    for row in rows:
+        with bind_call(row["call_id"]):
+            try:
+                if await end_call(
+                    deps,
+                    call_id=row["call_id"],
+                    channel=row["channel"],
+                    reason=row["end_reason"] or "ended",
+                ):
+                    ended += 1
+            except Exception:
+                log.exception("pending call end failed again; will retry")
+    return ended
+
+
 async def reap_once(deps: GatewayDeps) -> int:
     """End every session whose deadline passed; return how many this replica ended."""
+    ended = 0
+    try:
+        ended += await finish_pending_ends(deps)
+    except Exception:
+        log.exception("ending sweep failed; will retry")
+    return ended + await _reap_idle(deps)
+
+
+async def _reap_idle(deps: GatewayDeps) -> int:
     now = time.time()
     expired = await deps.redis.zrangebyscore(deps.key(ACTIVE_KEY), "-inf", now)
     ended = 0

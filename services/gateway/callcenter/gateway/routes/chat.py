@@ -248,9 +248,8 @@ async def chat_socket(ws: WebSocket) -> None:
                 try:
                     await end_call(deps, call_id=call_id, channel="chat", reason=reason)
                 except Exception:
-                    # Expire the session now: the reaper retries the end on its next pass.
-                    log.exception("call end not recorded; the reaper will retry")
-                    await sessions.touch(deps, channel="chat", call_id=call_id, idle_timeout_s=0)
+                    log.exception("call end not recorded; the reapers will retry")
+                    await sessions.defer_end(deps, channel="chat", call_id=call_id, reason=reason)
                 else:
                     await sessions.forget(deps, channel="chat", call_id=call_id)
         try:
