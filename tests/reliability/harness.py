@@ -461,6 +461,14 @@ async def account(world: World, visits: list[Visit]) -> Ledger:
     rows["emails delivered (SMTP)"] = _row(len(follow_ups), follow_ups, delivered, known)
     rows["tickets"] = _row(len(wanted_tickets), wanted_tickets, tickets, known)
     dead = len(await column("SELECT id FROM dead_letters WHERE call_id = ANY($1::text[])"))
+    # follow-ups whose delivery the email step could not confirm (it stopped between the SMTP
+    # send and its record): dead-lettered for a person, never sent a second time
+    uncertain_emails = set(
+        await column(
+            "SELECT call_id FROM dead_letters WHERE call_id = ANY($1::text[]) "
+            "AND consumer LIKE '%email' AND reason LIKE '%may already have been delivered%'"
+        )
+    )
     ids_by_turn: dict[tuple[str, int], set[str]] = {}
     for msg_id, body in by_subject.get("turn.completed", []):
         ids_by_turn.setdefault((body["call_id"], body["turn_index"]), set()).add(msg_id)
@@ -478,6 +486,8 @@ async def account(world: World, visits: list[Visit]) -> Ledger:
         "reconnects": sum(v.reconnects for v in visits),
         "resumed_as_new_chat": sum(max(len(v.call_ids) - 1, 0) for v in visits),
         "dead_letters": int(dead),
+        "emails_not_delivered": sorted(follow_ups - set(delivered)),
+        "uncertain_emails": sorted(uncertain_emails),
         "faults": world.faults,
     }
     return Ledger(rows=rows, details=details)

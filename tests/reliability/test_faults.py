@@ -34,21 +34,19 @@ async def test_no_event_or_effect_is_lost_or_duplicated_through_faults() -> None
         ledger = await account(w, visits)
         report = ledger.table() + "\n" + json.dumps(summary(ledger), default=str, indent=1)
 
-    # Emails handed to SMTP are at-least-once: if PostgreSQL goes away after the message was
-    # sent but before the email step's transaction commits, the redelivery sends it again (same
-    # Message-ID). Everything else must be exact; that one is reported, not hidden.
+    # A follow-up email is sent at most once. The one case it can go unsent is a crash between
+    # reserving it and handing it to SMTP: that email is dead-lettered as "may already have been
+    # delivered", never silently dropped and never sent twice.
     smtp = ledger.rows["emails delivered (SMTP)"]
     exact = {name: row for name, row in ledger.rows.items() if row is not smtp}
     assert sum(r["lost"] for r in exact.values()) == 0, report
-    assert sum(r["duplicated"] for r in exact.values()) == 0, report
-    assert ledger.unexpected == 0 and smtp["lost"] == 0, report
+    assert sum(r["duplicated"] for r in ledger.rows.values()) == 0, report
+    assert set(ledger.details["emails_not_delivered"]) <= set(ledger.details["uncertain_emails"]), (
+        report
+    )
+    assert ledger.unexpected == 0, report
     assert ledger.details["completed"] == len(visits), report
     assert set(ledger.details["turn_errors"]) <= CLEAR_MESSAGES, report
     # The run really went through the faults, and the work still got done.
     assert len(ledger.details["faults"]) == 8, report
     assert ledger.rows["call.ended"]["acknowledged"] == len(visits), report
-    if smtp["duplicated"]:
-        pytest.xfail(
-            f"{smtp['duplicated']} follow-up email(s) delivered twice across the PostgreSQL "
-            "restart (sent, then the email step's commit failed and the redelivery resent it)"
-        )

@@ -19,6 +19,7 @@ from services.post_call.tests.support import (
     count_on_subject,
     new_call_id,
     summarized,
+    wait_for,
 )
 
 Check = Callable[[], Awaitable[int]]
@@ -131,3 +132,39 @@ async def test_each_step_killed_after_its_effect_and_before_its_ack_acts_exactly
             events[step].event_id,
         )
         assert done == 1
+
+
+async def test_email_killed_between_the_smtp_send_and_its_record_is_never_sent_twice(
+    post_call: PostCall,
+) -> None:
+    """The one window a crash can duplicate an email in: the mail server accepted it, the record
+    was not written. The redelivery does not send again; it is dead-lettered for a person."""
+    call_id = new_call_id()
+    customer = f"cust-{call_id}"
+    address = f"{call_id}@example.com"
+    await post_call.add_contact(customer, address)
+    crashing = post_call.start(
+        ["email"], track=False, CALLCENTER_POST_CALL__CRASH_BEFORE_RECORD=f"email:{call_id}"
+    )
+    await post_call.publish(summarized(call_id, customer))
+
+    async def died() -> bool:
+        return crashing.proc is not None and crashing.proc.poll() is not None
+
+    await wait_for(died, what="the email step to die after sending")
+    assert crashing.proc is not None and crashing.proc.returncode == CRASH_EXIT_CODE
+    assert len(post_call.smtp.messages_to(address)) == 1
+
+    post_call.start(["email"])
+
+    async def dead_letter():  # type: ignore[no-untyped-def]
+        return await post_call.db.fetchrow(
+            "SELECT * FROM dead_letters WHERE consumer LIKE '%email' AND call_id = $1", call_id
+        )
+
+    row = await wait_for(dead_letter, what="the uncertain delivery to be dead-lettered")
+    assert "may already have been delivered" in row["reason"]
+    await asyncio.sleep(1.0)
+    assert len(post_call.smtp.messages_to(address)) == 1  # never a second email
+    status = await post_call.db.fetchval("SELECT status FROM emails WHERE call_id = $1", call_id)
+    assert status == "sending"

@@ -186,6 +186,9 @@ class PostCallSettings(Section):
     # right after committing an effect, before the ack (fault injection for the exactly-once
     # tests). Never set in production.
     crash_after_effect: str | None = None
+    # Test hook: the step named here exits right after its external effect (the SMTP send) and
+    # before recording it, the window a crash can make a duplicate in. Never set in production.
+    crash_before_record: str | None = None
 
 
 class LLMModelSettings(Section):
