@@ -89,12 +89,19 @@ class ToolsClient:
         """Names of the tools in the cached schema."""
         return {tool["function"]["name"] for tool in self._schema if "function" in tool}
 
+    def _fresh(self) -> bool:
+        return bool(self._schema) and time.monotonic() - self._fetched_at < self._ttl
+
     async def schema(self, *, force: bool = False) -> list[dict[str, Any]]:
-        """The tools schema (OpenAI function tools)."""
-        if not force and time.monotonic() - self._fetched_at < self._ttl:
+        """The tools schema (OpenAI function tools).
+
+        With nothing cached yet (the tools service was not up when this replica started) every
+        call asks again: a turn must not run without tools because of a start-up race.
+        """
+        if not force and self._fresh():
             return self._schema
         async with self._refresh_lock:
-            if not force and time.monotonic() - self._fetched_at < self._ttl:
+            if not force and self._fresh():
                 return self._schema
             try:
                 with tracer.start_as_current_span("tools.list"):
