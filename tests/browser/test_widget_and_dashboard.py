@@ -126,12 +126,18 @@ async def test_visitor_gets_a_tool_answer_and_the_dashboard_follows_live(
         await shot(dash, "dashboard-summary")
 
         # Filtering by another channel hides this chat; back to all channels shows it again.
+        # (Other tests' calls may share this database: compare with the unfiltered count.)
         channel = dash.locator("#channel")
+        calls_kpi = dash.locator("[data-kpi=calls] b")
+        await expect(calls_kpi).to_have_text(re.compile(r"^[1-9]\d*$"))
+        all_calls = int(await calls_kpi.inner_text())
         await channel.select_option("voice")
         await expect(card).to_be_hidden()
-        await expect(dash.locator("[data-kpi=calls] b")).to_have_text("0")
+        await expect(calls_kpi).not_to_have_text(str(all_calls))
+        assert int(await calls_kpi.inner_text()) < all_calls
         await channel.select_option("")
         await expect(card).to_be_visible()
+        await expect(calls_kpi).to_have_text(str(all_calls))
 
         # Call detail: transcript with tool calls, summary, post-call steps.
         await card.get_by_role("link", name=call_id[:12]).click()

@@ -21,25 +21,26 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.fakes.threaded_http import ThreadedHTTPStandIn
 
-class HubSpotStandIn:
+
+class HubSpotStandIn(ThreadedHTTPStandIn):
     """The server; ``start()`` it, then read ``notes`` and ``requests``."""
 
+    thread_name = "hubspot-stand-in"
+
     def __init__(self, *, token: str = "pat-test", host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host=host, port=port)
         self.token = token
-        self._host = host
-        self._port = port
         self._lock = threading.Lock()
         self._next_id = 1000
         self.contacts: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self._failures: list[int] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> HubSpotStandIn:
         """Listen in a background thread."""
@@ -48,23 +49,17 @@ class HubSpotStandIn:
         class Handler(_Handler):
             server_owner = owner
 
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
         """Stop listening."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        self._shutdown()
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>``."""
-        assert self._httpd is not None
-        return f"http://{self._host}:{self._httpd.server_address[1]}"
+        return self.origin
 
     @property
     def env(self) -> dict[str, str]:

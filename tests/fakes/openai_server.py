@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.threaded_http import ThreadedHTTPStandIn
+
 
 @dataclass
 class ToolCall:
@@ -61,19 +63,18 @@ class Reply:
 ReplyFactory = Callable[[dict[str, Any]], Reply]
 
 
-class OpenAIStandIn:
+class OpenAIStandIn(ThreadedHTTPStandIn):
     """The server; start it once per test module and script it per test."""
 
+    thread_name = "openai-stand-in"
+
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._host = host
-        self._port = port
+        super().__init__(host=host, port=port)
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply | ReplyFactory]] = defaultdict(deque)
         self.requests: list[dict[str, Any]] = []
         self.default: Reply | ReplyFactory = Reply(text="Okay.")
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------
 
@@ -83,25 +84,16 @@ class OpenAIStandIn:
         class Handler(_Handler):
             server_state = stand_in
 
-        self._httpd = _QuietServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="openai-stand-in", daemon=True
-        )
-        self._thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self._shutdown()
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"{self.origin}/v1"
 
     def script(self, model: str, *replies: Reply | ReplyFactory) -> None:
         """Queue what ``model`` answers to its next requests, in order."""
@@ -341,3 +333,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+OpenAIStandIn.server_class = _QuietServer

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from google.protobuf import json_format
@@ -28,6 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+
+from tests.fakes.threaded_http import ThreadedHTTPStandIn
 
 
 @dataclass(slots=True)
@@ -82,23 +84,22 @@ def decode(request: ExportTraceServiceRequest) -> list[ReceivedSpan]:
     return spans
 
 
-class OtlpCollector:
+class OtlpCollector(ThreadedHTTPStandIn):
     """OTLP/HTTP traces receiver on 127.0.0.1; ``url`` is the base endpoint (no /v1/traces)."""
 
+    thread_name = "otlp-collector"
+
     def __init__(self) -> None:
+        super().__init__()
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
         self.content_types: set[str] = set()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """What to put in OTEL_EXPORTER_OTLP_ENDPOINT."""
-        assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def start(self) -> OtlpCollector:
         """Listen on a free port in a background thread."""
@@ -133,20 +134,12 @@ class OtlpCollector:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="otlp-collector", daemon=True
-        )
-        self._thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
         """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._shutdown()
 
     def _record(self, content_type: str, spans: list[ReceivedSpan]) -> None:
         with self._lock:

@@ -31,11 +31,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from twilio.request_validator import RequestValidator
+
+from tests.fakes.threaded_http import ThreadedHTTPStandIn
 
 MAX_BODY_CHARS = 1600
 
@@ -63,23 +65,22 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.time)
 
 
-class TwilioStandIn:
+class TwilioStandIn(ThreadedHTTPStandIn):
     """The server; start it once per test module."""
+
+    thread_name = "twilio-stand-in"
 
     def __init__(
         self, *, account_sid: str, auth_token: str, host: str = "127.0.0.1", port: int = 0
     ) -> None:
+        super().__init__(host=host, port=port)
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self._host = host
-        self._port = port
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.messages: list[dict[str, Any]] = []
         self.call_updates: list[dict[str, Any]] = []
         self.fail_next: list[tuple[int, int, str]] = []  # (http status, twilio code, message)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- control -------------------------------------------------------------------------
 
@@ -89,25 +90,16 @@ class TwilioStandIn:
         class Handler(_Handler):
             state = stand_in
 
-        self._httpd = ThreadingHTTPServer((self._host, self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="twilio-stand-in", daemon=True
-        )
-        self._thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self._shutdown()
 
     @property
     def base_url(self) -> str:
         """What replaces ``https://api.twilio.com`` (set as ``twilio.api_base_url``)."""
-        assert self._httpd is not None, "start() first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.origin
 
     def fail(self, status: int, code: int, message: str) -> None:
         """Refuse the next create/update request with a Twilio error."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from callcenter.common.events import (
 from callcenter.post_call.steps import StepContext
 from callcenter.post_call.telemetry import setup_metrics
 from tests.fakes.smtp_server import SmtpCatcher
+from tests.fakes.threaded_http import ThreadedHTTPStandIn
 from tests.support.environment import TestEnvironment, free_port
 from tests.support.processes import ServiceProcess
 
@@ -277,15 +277,19 @@ async def count_on_subject(bus: Bus, subject: str, call_id: str, *, idle_s: floa
         await sub.unsubscribe()
 
 
-class OtlpMetricsReceiver:
+class OtlpMetricsReceiver(ThreadedHTTPStandIn):
     """An OTLP/HTTP metrics endpoint (``POST /v1/metrics``, protobuf), as a collector receives it.
 
     (``tests/fakes/otlp_collector.py`` covers ``/v1/traces``; traces sent here are accepted and
     ignored.)
     """
 
+    thread_name = "otlp-metrics-receiver"
+
     def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
+
+        super().__init__()
 
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
             ExportMetricsServiceRequest,
@@ -316,14 +320,11 @@ class OtlpMetricsReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.origin
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._shutdown()
