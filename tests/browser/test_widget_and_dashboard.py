@@ -133,11 +133,19 @@ async def test_visitor_gets_a_tool_answer_and_the_dashboard_follows_live(
         all_calls = int(await calls_kpi.inner_text())
         await channel.select_option("voice")
         await expect(card).to_be_hidden()
-        await expect(calls_kpi).not_to_have_text(str(all_calls))
+        for _ in range(50):  # the filtered count replaces the total once the aggregates reload
+            if int(await calls_kpi.inner_text()) < all_calls:
+                break
+            await asyncio.sleep(0.1)
         assert int(await calls_kpi.inner_text()) < all_calls
         await channel.select_option("")
         await expect(card).to_be_visible()
-        await expect(calls_kpi).to_have_text(str(all_calls))
+        # (the widget may already have opened the visitor's next conversation: at least as many)
+        for _ in range(50):
+            if int(await calls_kpi.inner_text()) >= all_calls:
+                break
+            await asyncio.sleep(0.1)
+        assert int(await calls_kpi.inner_text()) >= all_calls
 
         # Call detail: transcript with tool calls, summary, post-call steps.
         await card.get_by_role("link", name=call_id[:12]).click()

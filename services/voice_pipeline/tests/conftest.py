@@ -24,6 +24,7 @@ from tests.fakes.twilio_rest import TwilioStandIn
 from tests.support.environment import TestEnvironment, free_port
 from tests.support.processes import ServiceProcess
 
+ADMIN_TOKEN = "voice-tests-admin"
 AUTH_TOKEN = "twilio-test-auth-token"
 ACCOUNT_SID = "AC" + "1" * 32
 AGENT_NUMBER = "+15550009999"
@@ -105,6 +106,7 @@ async def phone(
         deepgram=deepgram,
         elevenlabs=elevenlabs,
     )
+    env["ADMIN_TOKEN"] = ADMIN_TOKEN
     env["CALLCENTER_VOICE_PIPELINE__SILENCE_REPROMPT_S"] = "60"
     env["CALLCENTER_VOICE_PIPELINE__SILENCE_HANGUP_S"] = "120"
     tag = test_env.tag

@@ -6,12 +6,13 @@ import asyncio
 import json
 import time
 
+import httpx
 import redis.asyncio as aioredis
 
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
 
-from .conftest import AGENT_NUMBER, EventLog, PhoneSystem
+from .conftest import ADMIN_TOKEN, AGENT_NUMBER, EventLog, PhoneSystem
 
 QUESTION = "How long does shipping take for my order?"
 
@@ -92,6 +93,15 @@ async def test_transfer_to_agent_redirects_the_live_call(
     assert ended[0]["reason"] == "transferred"
     handoff = json.loads(await redis_client.get(f"{config.redis.key_prefix}call:{call_id}:handoff"))
     assert handoff["to"] == AGENT_NUMBER
+    # the agent's screen (the call's API record, shown on the dashboard) carries the note
+    async with httpx.AsyncClient() as client:
+        detail = await client.get(
+            f"{phone.gateway.url}/api/calls/{call_id}",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["handoff"]["to"] == AGENT_NUMBER
+    assert detail.json()["handoff"]["summary"]
     # the agent's call is not hung up when the stream ends
     await asyncio.sleep(1.0)
     assert not phone.hung_up(caller.call_sid)

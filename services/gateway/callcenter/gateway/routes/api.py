@@ -14,10 +14,12 @@ import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from callcenter.common.logging import get_logger
 from callcenter.gateway.deps import GatewayDeps, request_deps
 
 router = APIRouter(prefix="/api", tags=["api"])
 
+log = get_logger(__name__)
 Deps = Annotated[GatewayDeps, Depends(request_deps)]
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip")]
@@ -186,6 +188,14 @@ class CrmActivity(BaseModel):
     created_at: datetime
 
 
+class Handoff(BaseModel):
+    """What the agent receiving a transferred caller is given: why, and the conversation so far."""
+
+    reason: str | None = None
+    summary: str | None = None
+    to: str | None = Field(default=None, description="the agent number or queue the call went to")
+
+
 class CallDetail(BaseModel):
     """Everything about one call."""
 
@@ -197,6 +207,9 @@ class CallDetail(BaseModel):
     email: Email | None
     crm_activities: list[CrmActivity]
     dead_letters: list[DeadLetter]
+    handoff: Handoff | None = Field(
+        default=None, description="set when the caller was transferred to a person"
+    )
 
 
 class _Where:
@@ -368,7 +381,18 @@ async def get_call(call_id: str, deps: Deps) -> CallDetail:
         email=Email(**dict(email)) if email else None,
         crm_activities=[CrmActivity(**dict(a)) for a in activities],
         dead_letters=[DeadLetter(**dict(d)) for d in dead],
+        handoff=await _handoff(deps, call_id),
     )
+
+
+async def _handoff(deps: GatewayDeps, call_id: str) -> Handoff | None:
+    """The transfer note the voice pipeline left for the agent (kept in Redis for a day)."""
+    try:
+        raw = await deps.redis.get(deps.key(f"call:{call_id}:handoff"))
+        return Handoff.model_validate_json(raw) if raw else None
+    except Exception:  # a missing or unreadable note must not hide the rest of the call
+        log.warning("handoff note unreadable", call_id=call_id)
+        return None
 
 
 @router.get("/tickets", response_model=TicketPage, summary="List tickets")

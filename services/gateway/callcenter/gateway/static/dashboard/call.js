@@ -38,6 +38,17 @@
     document.getElementById('facts').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
   }
 
+  function handoff(h) {
+    // The voice pipeline's note for the agent a caller was transferred to.
+    if (!h) return;
+    document.getElementById('handoff-card').hidden = false;
+    document.getElementById('handoff').replaceChildren(
+      el('p', { 'data-handoff': '' }, h.summary || ''),
+      el('dl', { class: 'facts' },
+        el('dt', {}, 'Reason'), el('dd', {}, h.reason || ''),
+        el('dt', {}, 'To'), el('dd', {}, h.to || '')));
+  }
+
   function summary(s) {
     if (!s) return;
     const text = typeof s === 'string' ? s : s.summary;
@@ -112,6 +123,7 @@
     const d = normalise(reply);
     facts(d.call);
     summary(d.summary);
+    handoff(reply.handoff);
     steps(d.steps, d.deadLetters);
     tickets(d.tickets);
     followUp(d.email, d.crm);
