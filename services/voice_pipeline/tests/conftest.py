@@ -86,7 +86,7 @@ def _start(name: str, env: dict[str, str], port: int, tag: str) -> ServiceProces
     return ServiceProcess(name, env=env, port=port, tag=tag).start(wait=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def phone(
     test_env: TestEnvironment,
     db_pool: Any,

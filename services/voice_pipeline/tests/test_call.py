@@ -36,9 +36,13 @@ async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
     assert turn["user_text"] == QUESTION
     assert turn["tool_calls"], turn
     assert turn["assistant_text"]
-    # the voice stage measured by the pipeline travels into turn.completed
-    assert turn["latency"]["stt_final_ms"] is not None and turn["latency"]["stt_final_ms"] >= 0
-    assert turn["latency"]["total_ms"] > 0
+    # every stage travels in turn.completed: caller stops -> final transcript -> first LLM token
+    # -> first TTS audio -> first audio sent to Twilio (the voice stages from the caller stopping)
+    latency = turn["latency"]
+    for stage in ("stt_final_ms", "first_token_ms", "first_audio_ms", "first_audio_sent_ms"):
+        assert latency[stage] is not None and latency[stage] >= 0, (stage, latency)
+    assert latency["stt_final_ms"] <= latency["first_audio_ms"] <= latency["first_audio_sent_ms"]
+    assert latency["total_ms"] > 0
     spoken = " ".join(phone.elevenlabs.texts[texts_before:])
     assert turn["assistant_text"].split(".")[0].strip() in spoken
 

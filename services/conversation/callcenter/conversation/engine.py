@@ -81,6 +81,7 @@ class ConversationEngine:
         tools: ToolsClient,
         models: list[ChatModel],
         publish: Callable[[Event], Awaitable[Any]] | None = None,
+        defer_voice: Callable[[TurnCompleted, CancelView | None], bool] | None = None,
     ) -> None:
         self.config = config
         self.settings = config.conversation
@@ -88,7 +89,15 @@ class ConversationEngine:
         self.tools = tools
         self.models = models
         self._publish = publish
+        #: takes a finished voice turn's event to publish once the voice pipeline reports when
+        #: its audio went out (returns False when it cannot; the event is then published now)
+        self.defer_voice = defer_voice
         self._backoff_s = config.llm.retry_backoff_s
+
+    @property
+    def publishes(self) -> bool:
+        """Whether this engine publishes turn.completed (a benchmark's direct engine does not)."""
+        return self._publish is not None
 
     # -- one turn ------------------------------------------------------------------------
 
@@ -120,7 +129,14 @@ class ConversationEngine:
                 if cancel is not None and cancel.cancelled:
                     raise asyncio.CancelledError
                 event = await self._finish(session, turn, interrupted=False)
-                published = await self._emit(event)
+                if (
+                    request.channel == "voice"
+                    and self.defer_voice is not None
+                    and self.defer_voice(event, cancel)
+                ):
+                    published = True
+                else:
+                    published = await self._emit(event)
                 yield {
                     "type": "done",
                     "turn_index": event.turn_index,

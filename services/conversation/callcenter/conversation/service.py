@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
@@ -14,7 +15,9 @@ from nats.aio.subscription import Subscription
 from callcenter.common.bus import Bus, StreamingRequest, StreamingResponder
 from callcenter.common.bus.streaming import STREAM_ID_HEADER
 from callcenter.common.config import CallCenterConfig, load_config
+from callcenter.common.events import TurnCompleted
 from callcenter.common.logging import bind_call, get_logger
+from callcenter.common.pii import redact
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.conversation.engine import ConversationEngine
 from callcenter.conversation.llm import ChatModel
@@ -86,7 +89,14 @@ class ConversationService:
         )
         self._recent: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._late_sub: Subscription | None = None
+        self._report_sub: Subscription | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # voice turns whose turn.completed waits for the pipeline's audio timings
+        self._pending_voice: dict[str, TurnCompleted] = {}
+        self._report_arrived: dict[str, asyncio.Event] = {}
+        self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        if engine.defer_voice is None and engine.publishes:
+            engine.defer_voice = self._defer_voice
 
     async def start(self) -> None:
         """Start answering."""
@@ -98,6 +108,9 @@ class ConversationService:
         await self.responder.start()
         self._late_sub = await self.bus.nc.subscribe(
             self.bus.subject(SUBJECT) + ".cancel", cb=self._on_late_cancel
+        )
+        self._report_sub = await self.bus.nc.subscribe(
+            self.bus.subject(SUBJECT) + ".report", cb=self._on_report
         )
         log.info(
             "serving",
@@ -111,6 +124,11 @@ class ConversationService:
             await self._late_sub.unsubscribe()
             self._late_sub = None
         await self.responder.stop(grace_s=self.config.gateway.turn_timeout_s)
+        if self._report_sub is not None:
+            await self._report_sub.unsubscribe()
+            self._report_sub = None
+        for arrived in self._report_arrived.values():
+            arrived.set()  # publish what waits now, with the timings known so far
         if self._background:
             await asyncio.wait(self._background, timeout=10)
 
@@ -142,10 +160,67 @@ class ConversationService:
             delivered = str(body.get("delivered_text") or "") if isinstance(body, dict) else ""
         except ValueError:
             return
+        pending = self._pending_voice.get(stream_id)
+        if pending is not None:  # not published yet: it says what the caller actually heard
+            pending.assistant_text = redact(delivered)
+            pending.interrupted = True
         call_id, turn_index = found
         task = asyncio.create_task(self._trim(call_id, turn_index, delivered))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    # ----- voice turns: turn.completed carries the audio timings ----------------------------
+
+    def _defer_voice(self, event: TurnCompleted, request: Any) -> bool:
+        """Hold a voice turn's turn.completed until the pipeline reports its audio timings."""
+        stream_id = getattr(request, "stream_id", None)
+        if not stream_id or self._report_sub is None:
+            return False
+        self._pending_voice[stream_id] = event
+        arrived = self._report_arrived.setdefault(stream_id, asyncio.Event())
+        if stream_id in self._reports:
+            arrived.set()
+        task = asyncio.create_task(self._publish_voice(stream_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return True
+
+    async def _on_report(self, msg: Msg) -> None:
+        """The voice pipeline's timings for one turn (it may arrive before the turn is done)."""
+        stream_id = (msg.headers or {}).get(STREAM_ID_HEADER)
+        try:
+            body = json.loads(msg.data or b"{}")
+        except ValueError:
+            return
+        if not stream_id or not isinstance(body, dict) or not isinstance(body.get("latency"), dict):
+            return
+        self._reports[stream_id] = body["latency"]
+        while len(self._reports) > RECENT_TURNS:
+            self._reports.popitem(last=False)
+        arrived = self._report_arrived.get(stream_id)
+        if arrived is not None:
+            arrived.set()
+
+    async def _publish_voice(self, stream_id: str) -> None:
+        arrived = self._report_arrived[stream_id]
+        try:
+            await asyncio.wait_for(
+                arrived.wait(), timeout=self.config.conversation.voice_report_wait_s
+            )
+        except TimeoutError:
+            pass
+        event = self._pending_voice.pop(stream_id)
+        self._report_arrived.pop(stream_id, None)
+        report = self._reports.pop(stream_id, None) or {}
+        for stage in ("stt_final_ms", "first_audio_ms", "first_audio_sent_ms"):
+            value = report.get(stage)
+            if isinstance(value, int | float) and getattr(event.latency, stage) is None:
+                setattr(event.latency, stage, float(value))
+        with bind_call(event.call_id):
+            try:
+                await self.bus.publish(event)
+            except Exception:
+                log.exception("turn.completed not published", turn_index=event.turn_index)
 
     async def _trim(self, call_id: str, turn_index: int, delivered: str) -> None:
         with bind_call(call_id):

@@ -179,6 +179,30 @@ class ConversationBridge(FrameProcessor):
         if turn is not None and turn.timing.first_tts_audio is not None:
             if turn.timing.first_audio_sent is None:
                 turn.timing.first_audio_sent = at
+                self._report_timings(turn)
+
+    def _report_timings(self, turn: TurnRecord) -> None:
+        """Send the turn's audio timings to the conversation service for its turn.completed."""
+        stream = self._reply_stream
+        if stream is None:
+            return
+        stages = turn.timing.stages_ms()
+        body = json.dumps(
+            {
+                "latency": {
+                    k: stages[k] for k in ("stt_final_ms", "first_audio_ms", "first_audio_sent_ms")
+                }
+            }
+        ).encode()
+        task = asyncio.create_task(
+            self._bus.nc.publish(
+                self._bus.subject(TURN_SUBJECT) + ".report",
+                body,
+                headers={STREAM_ID_HEADER: stream.stream_id},
+            )
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def word_heard(self, frame: Frame) -> None:
         """Called (by a tap after the output) as each spoken word's audio goes out."""
