@@ -129,24 +129,31 @@ async def test_call_ended_during_a_nats_outage_is_retried_and_stored_once(
         finally:
             await asyncio.to_thread(stack.nats.start)
 
+    stored = await _stored_call_ended(stack, stack_env, call_id)
+    assert len(stored) == 1, f"call.ended stored {len(stored)} times"
+    assert [msg_id for msg_id, _ in stored] == [f"ended-{call_id}"]
+    retries = [
+        json.loads(line) for line in _retries(gateway).splitlines() if f"ended-{call_id}" in line
+    ]
+    assert retries and {line["event_id"] for line in retries} == {f"ended-{call_id}"}
+
+
+async def _stored_call_ended(
+    stack: PrivateStack, stack_env: dict[str, str], call_id: str
+) -> list[tuple[str, dict]]:
+    """(Nats-Msg-Id, body) of every call.ended stored for ``call_id``, once one is there."""
     prefix = stack_env["CALLCENTER_NATS__SUBJECT_PREFIX"]
     stream = stack_env["CALLCENTER_NATS__STREAM"]
     deadline = asyncio.get_running_loop().time() + WAIT_S
     while True:
         stored = [
-            msg_id
+            (msg_id, body)
             for subject, msg_id, body in await read_events(stack.nats.url, stream, prefix)
             if subject == "call.ended" and body.get("call_id") == call_id
         ]
         if stored or asyncio.get_running_loop().time() > deadline:
-            break
+            return stored
         await asyncio.sleep(0.5)
-    assert len(stored) == 1, f"call.ended stored {len(stored)} times"
-    assert stored == [f"ended-{call_id}"]
-    retries = [
-        json.loads(line) for line in _retries(gateway).splitlines() if f"ended-{call_id}" in line
-    ]
-    assert retries and {line["event_id"] for line in retries} == {f"ended-{call_id}"}
 
 
 def _retries(proc: ServiceProcess) -> str:
@@ -173,17 +180,6 @@ async def test_call_ended_while_redis_is_down_is_published_once_it_returns(
         finally:
             await asyncio.to_thread(stack.servers["redis"].start)
 
-    prefix = stack_env["CALLCENTER_NATS__SUBJECT_PREFIX"]
-    stream = stack_env["CALLCENTER_NATS__STREAM"]
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while True:
-        stored = [
-            body
-            for subject, _, body in await read_events(stack.nats.url, stream, prefix)
-            if subject == "call.ended" and body.get("call_id") == call_id
-        ]
-        if stored or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.5)
+    stored = await _stored_call_ended(stack, stack_env, call_id)
     assert len(stored) == 1, gateway.log_tail()
-    assert stored[0]["reason"] == "customer_closed"
+    assert stored[0][1]["reason"] == "customer_closed"

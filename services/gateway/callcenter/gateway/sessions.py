@@ -60,28 +60,13 @@ async def is_active(deps: GatewayDeps, *, channel: Channel, call_id: str) -> boo
     return score is not None and score > time.time()
 
 
-async def defer_end(deps: GatewayDeps, *, channel: Channel, call_id: str, reason: str) -> None:
-    """The end could not be recorded now: leave it for the reapers to finish.
-
-    The call is marked ``ending`` in PostgreSQL, because what failed may well be Redis (where the
-    session index lives); the reapers sweep such rows on every pass.
-    """
-    try:
-        await deps.db.execute(
-            "UPDATE calls SET status = 'ending', end_reason = $2 WHERE call_id = $1 AND status = 'active'",
-            call_id,
-            reason,
-        )
-    except Exception:
-        log.exception("call not marked for a later end")
-    try:
-        await touch(deps, channel=channel, call_id=call_id, idle_timeout_s=0)
-    except Exception:
-        log.warning("session index unavailable; the ending sweep will finish the call")
-
-
 async def finish_pending_ends(deps: GatewayDeps, *, batch: int = 100) -> int:
-    """End calls marked ``ending`` (their end failed earlier); return how many this replica ended."""
+    """End calls marked ``ending`` (their end failed half-way, on any channel or service).
+
+    Returns:
+        how many this replica ended.
+
+    """
     rows = await deps.db.fetch(
         "SELECT call_id, channel, end_reason FROM calls WHERE status = 'ending' "
         "ORDER BY started_at LIMIT $1",

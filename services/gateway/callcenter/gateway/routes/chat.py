@@ -247,9 +247,8 @@ async def chat_socket(ws: WebSocket) -> None:
             if ended_here:
                 try:
                     await end_call(deps, call_id=call_id, channel="chat", reason=reason)
-                except Exception:
+                except Exception:  # marked 'ending': a reaper finishes it
                     log.exception("call end not recorded; the reapers will retry")
-                    await sessions.defer_end(deps, channel="chat", call_id=call_id, reason=reason)
                 else:
                     await sessions.forget(deps, channel="chat", call_id=call_id)
         try:
