@@ -97,6 +97,20 @@ class Runner:
             customer,
         )
 
+    async def _transcript(self, call_id: str | None, *, turns: int) -> None:
+        """Wait (bounded) until post-call has stored ``turns`` turns of ``call_id``."""
+        deadline = asyncio.get_running_loop().time() + self.target.timeout_s
+        while call_id and asyncio.get_running_loop().time() < deadline:
+            try:
+                stored = await self.pool.fetchval(
+                    "SELECT count(*) FROM turns WHERE call_id = $1", call_id
+                )
+            except asyncpg.UndefinedTableError:
+                return  # no post-call tables: nothing to wait for
+            if stored >= turns:
+                return
+            await asyncio.sleep(0.2)
+
     async def run_one(self, scenario: Scenario, result: RunResult) -> None:
         """Play ``scenario`` on fresh data and score it into ``result``."""
         async with self.pool.acquire() as conn:
@@ -122,6 +136,9 @@ class Runner:
                 result.call_id = channel.call_id
                 await channel.close()
             result.problems += check_never(scenario.never_say, replies, fixture)
+            if scenario.channel == "sms" and scenario.expect.handoff is not None:
+                # what SMS did is only in the transcript, which post-call writes a moment later
+                await self._transcript(result.call_id, turns=len(replies))
             async with self.pool.acquire() as conn:
                 result.problems += await check_state(
                     conn, scenario.expect, fixture, call_id=result.call_id, replies=replies

@@ -187,6 +187,13 @@ INTENT_PATTERNS: list[tuple[str, tuple[str, ...]]] = [
             r"\b(good ?bye|bye|that'?s all|that is all|nothing else|no,? thanks?|hang up|have a (good|nice) (day|one))\b",
         ),
     ),
+    ("ticket", (r"\b(ticket|report (a|an) (problem|issue))\b",)),
+    (
+        "angry",
+        (
+            r"\b(useless|stupid|idiot\w*|ridiculous|furious|pathetic|waste of (my )?time|hate (you|this)|you suck|incompetent)\b",
+        ),
+    ),
     (
         "transfer",
         (
@@ -195,7 +202,13 @@ INTENT_PATTERNS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("callback", (r"\b(call me back|callback|call back|ring me)\b",)),
     ("cancel", (r"\bcancel\b",)),
-    ("address", (r"\b(address|ship (it )?to|deliver (it )?to|send it to|moved)\b",)),
+    (
+        "address",
+        (
+            r"\b(address|ship (it )?to|deliver (it )?to|send it to|moved)\b",
+            r"\b(send|ship|deliver)\b[^.?!]{0,40}?\bto\s+\d",
+        ),
+    ),
     (
         "exchange",
         (
@@ -204,9 +217,10 @@ INTENT_PATTERNS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("return", (r"\b(return|refund|send (it|this|them) back)\b",)),
     (
-        "ticket",
+        "complaint",
         (
-            r"\b(complain\w*|ticket|report (a|an) (problem|issue)|not happy|unhappy|terrible|awful)\b",
+            r"\b(complain\w*|not happy|unhappy|terrible|awful|worst|torn|ripped|damaged|broken|defective|"
+            r"wrong (item|thing|product|size|colou?r)|rude|disappoint\w*|frustrat\w*|unacceptable)\b",
         ),
     ),
     ("verify", (r"\b(verify|verification|confirm (my|who)|identity)\b",)),
@@ -221,22 +235,56 @@ INTENT_PATTERNS: list[tuple[str, tuple[str, ...]]] = [
         "order_status",
         (
             r"\b(where|status|track|tracking|shipped|arriv\w*|deliver\w*|when will|package|parcel)\b",
+            r"\b(check (on )?(my |the |this |that )?order|what'?s in|what is in|contents)\b",
         ),
     ),
     ("greeting", (r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b[\s!.,]*$",)),
-    ("thanks", (r"^\s*(thanks|thank you|great|perfect|ok(ay)?|cool|got it)\b[\s!.,]*$",)),
+    (
+        "how_are_you",
+        (r"^\W*((hi|hello|hey)\W+)?how (are|r) (you|u)( doing)?( today)?\W*$",),
+    ),
+    (
+        "bot",
+        (
+            r"\bare you (a |an )?(robot|bot|real|human|ai|person|machine|computer)\b",
+            r"\b(am i|i'?m) (talking|chatting|speaking) (to|with) (a |an )?(robot|bot|ai|machine|computer)\b",
+        ),
+    ),
+    (
+        "thanks",
+        (
+            r"^\W*((ok(ay)?|great|perfect|cool|got it|awesome|alright|thanks|thank you|thx|nice|"
+            r"that'?s (great|helpful|perfect))([\s,!.]+|$))+(so much|a lot|very much)?[\s!.]*$",
+        ),
+    ),
+    (
+        "yes",
+        (
+            r"^\W*(yes|yeah|yep|sure|please|yes please|please do|ok(ay)?,? please)\W*(please|do)?\W*$",
+        ),
+    ),
 ]
 POLICY_QUESTION = (
-    r"\b(policy|policies|how long|how many days|window|hours|open|warranty|"
-    r"shipping (cost|fee|time)s?|free shipping|payment|pay with|gift card|price match|"
-    r"do you (ship|offer|accept|price)|how does .+ work)\b"
+    r"\b(policy|policies|how long|how many days|how much|window|hours|are you open|opening hours|warranty|"
+    r"shipping (cost|fee|time)s?|free shipping|payment|pay with|gift cards?|price match|"
+    r"do you (ship|offer|accept|price|refund)|how does .+ work|is .{0,30}\bfree|"
+    r"run (small|large|big)|size guide|cheaper|price (drop|adjust\w*)|expire)\b"
 )
+ACTION_PHRASE = (
+    r"(?i)(ORD-?\d|\b(i want|i'?d like|i would like|please|can you|could you|help me)\b)"
+)
+#: intents that carry a request of their own (a message may hold several)
+REQUESTS = {
+    "cancel", "address", "exchange", "return", "order_status", "callback", "recent_orders",
+    "ticket", "complaint", "transfer", "knowledge",
+}  # fmt: skip
+_CLAUSE = re.compile(r"(?<=[.?!;])\s+|\s+(?:and )?also,?\s+", re.IGNORECASE)
 
 
 def intents(text: str) -> list[str]:
     """The intents a message matches, strongest first."""
     found = [name for name, patterns in INTENT_PATTERNS if _words(text, *patterns)]
-    policy = _words(text, POLICY_QUESTION) and not re.search(r"(?i)\b(my|ORD-?\d)", text)
+    policy = _words(text, POLICY_QUESTION) and not re.search(ACTION_PHRASE, text)
     if policy:
         # "what is your return policy?" is a question, not a return
         found = [
@@ -249,3 +297,19 @@ def intents(text: str) -> list[str]:
 def matches(text: str, pattern: str) -> bool:
     """Whether ``pattern`` occurs in ``text`` (case-insensitive)."""
     return _words(text, pattern)
+
+
+def clauses(text: str) -> list[tuple[str, str]]:
+    """(intent, words) of each request in a message that asks for several things at once.
+
+    "Where is ORD-1001? Also please cancel ORD-1002." gives two; a message with one request (or
+    several sentences about the same one) gives at most one.
+    """
+    out: list[tuple[str, str]] = []
+    for part in _CLAUSE.split(text):
+        kinds = [k for k in intents(part) if k in REQUESTS]
+        if kinds and (not out or (kinds[0], extract(part).order_id) != (out[-1][0], None)):
+            if out and out[-1][0] == kinds[0] and not extract(part).order_id:
+                continue
+            out.append((kinds[0], part))
+    return out

@@ -19,11 +19,17 @@ from callcenter.common.config.sections import ConversationSettings
 from callcenter.conversation.llm.base import ModelEvent, ModelRequest, TextDelta, ToolCallRequest
 from callcenter.conversation.offline import replies
 from callcenter.conversation.offline.arguments import fill
-from callcenter.conversation.offline.entities import Entities, extract, intents
+from callcenter.conversation.offline.entities import Entities, clauses, extract, intents
+from callcenter.conversation.offline.knowledge import answer
+from callcenter.conversation.offline.language import correct, is_foreign
 from callcenter.conversation.session import Session
 
 #: intents whose tools need a verified customer
 ACCOUNT_INTENTS = {"cancel", "address", "exchange", "return", "recent_orders"}
+#: intents that verify first when the customer volunteered a ZIP code or a one-time code
+VERIFY_FIRST = ACCOUNT_INTENTS | {"order_status", "callback"}
+#: intents answered with words alone (they keep a pending request waiting)
+CHAT_INTENTS = ("thanks", "greeting", "how_are_you", "bot", "yes")
 INTENT_TOOL = {
     "cancel": "cancel_order",
     "address": "update_shipping_address",
@@ -33,6 +39,8 @@ INTENT_TOOL = {
     "order_status": "check_order_status",
     "knowledge": "search_knowledge_base",
     "ticket": "create_ticket",
+    "complaint": "create_ticket",
+    "angry": "transfer_to_agent",
     "callback": "schedule_callback",
     "transfer": "transfer_to_agent",
     "lookup": "lookup_customer",
@@ -76,7 +84,7 @@ class OfflineModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """The next step of the turn, as a model would stream it."""
-        step = Brain(request).next_step()
+        step = Brain(request, persona=self.settings.persona).next_step()
         if step.text:
             for piece in re.findall(r"\S+\s*", step.text):
                 yield TextDelta(piece)
@@ -90,8 +98,9 @@ class OfflineModel:
 class Brain:
     """One decision of the offline engine, over one model request."""
 
-    def __init__(self, request: ModelRequest) -> None:
+    def __init__(self, request: ModelRequest, *, persona: str = "the assistant") -> None:
         self.request = request
+        self.persona = persona
         self.session: Session = request.session
         self.state = request.session.offline
         self.turn = request.turn
@@ -141,28 +150,62 @@ class Brain:
         found = extract(self.text)
         if found.order_id:
             self.state["order_id"] = found.order_id
-        kinds = intents(self.text)
+        offered = self.state.pop("offered_human", False)
+        if is_foreign(self.text):
+            return self._offer_human(replies.ENGLISH_ONLY)
+        words = correct(self.text)  # "wher is my ordr" reads as "where is my order"
+        kinds = intents(words)
         pending = self.state.get("pending")
         intent = kinds[0] if kinds else None
-        if pending and intent in (None, "verify", "thanks", "order_status", pending["intent"]):
+        if offered and intent == "yes":  # the customer took the offer of a colleague
+            return self._do(
+                Plan("transfer", {"said": "The customer asked for a colleague."}), found
+            )
+        verified = bool(self.session.verified_customer_id)
+        if pending and intent in (None, "verify", "order_status", *CHAT_INTENTS, pending["intent"]):
             slots = {**pending.get("slots", {}), **found.as_slots()}
+            slots["said"] = f"{slots.get('said') or ''} {self.text}".strip()
             plan = Plan(pending["intent"], slots)
             if pending["need"] == "verify" and (found.zip or found.code or intent == "verify"):
                 self.state.pop("pending", None)
                 return self._verify(plan, found)
-            if pending["need"] != "verify" and _gives_details(found):
+            if pending["need"] != "verify" and (
+                _gives_details(found) or (not verified and (found.zip or found.code))
+            ):
                 # what was asked for, or another detail of the same request: carry on with it
                 self.state.pop("pending", None)
                 return self._do(plan, found)
+        requests = clauses(words)
+        if len(requests) > 1:
+            return self._several(requests, found)
         if intent is None and found.order_id:
             intent = "order_status"
-        if intent is None and (found.zip or found.code) and not self.session.verified_customer_id:
+        if intent is None and (found.zip or found.code) and not verified:
             intent = "verify"
-        if intent is not None and intent not in ("thanks", "greeting"):
+        if intent is not None and intent not in CHAT_INTENTS:
             self.state.pop("pending", None)
         if intent is None:
             intent = "knowledge"
         return self._do(Plan(intent, {**found.as_slots(), "said": self.text}), found)
+
+    def _several(self, requests: list[tuple[str, str]], found: Entities) -> Step:
+        """A message with several requests: the first now, the others after it, in order."""
+        self.state.pop("pending", None)
+        shared = found.as_slots()
+        plans = []
+        for intent, words in requests:
+            own = extract(words)
+            slots = {**shared, **own.as_slots(), "said": words}
+            if intent == "knowledge":
+                slots["query"] = words
+            plans.append(Plan(intent, slots))
+        self.scratch["queue"] = plans[1:]
+        return self._do(plans[0], extract(requests[0][1]))
+
+    def _offer_human(self, text: str) -> Step:
+        """Say ``text``, which offers a colleague; a "yes" next takes the offer."""
+        self.state["offered_human"] = True
+        return Step(text=text)
 
     def _do(self, plan: Plan, found: Entities) -> Step:
         """Start working on ``plan``."""
@@ -172,6 +215,12 @@ class Brain:
             return Step(text="Hi! How can I help you today?")
         if intent == "thanks":
             return Step(text="You're welcome. Is there anything else I can help with?")
+        if intent == "how_are_you":
+            return Step(text="I'm doing well, thank you for asking! How can I help you today?")
+        if intent == "bot":
+            return Step(text=replies.about_me(self.persona))
+        if intent == "yes":
+            return Step(text="Sure. What can I help you with?")
         if intent == "goodbye":
             calls = [("end_call", {})] if "end_call" in self.tools else []
             return Step(text="Thank you for contacting us. Have a great day, goodbye!", calls=calls)
@@ -186,16 +235,18 @@ class Brain:
                 if intent == "order_status" and self.session.verified_customer_id:
                     return self._call("list_recent_orders", plan)
                 return self._ask("order_id", plan)
+        if intent in VERIFY_FIRST and not self.session.verified_customer_id:
+            if slots.get("code") or (slots.get("zip") and slots.get("order_id")):
+                # verify with what the customer already gave, then carry on with the request
+                return self._verify(plan, _credentials(slots))
+            if intent in ACCOUNT_INTENTS:
+                return self._need_verification(plan, lead="")
         if intent == "address" and not slots.get("address"):
             return self._ask("address", plan)
         if intent == "exchange" and not (slots.get("size") or slots.get("color")):
             return self._ask("option", plan)
         if intent == "callback" and not slots.get("preferred_time"):
             return self._ask("time", plan)
-        if intent in ACCOUNT_INTENTS and not self.session.verified_customer_id:
-            caller_step = self._caller_id(plan)
-            if caller_step is not None:
-                return caller_step
         if intent in ("return", "exchange") and not slots.get("item_ids"):
             known = (self.state.get("items") or {}).get(slots["order_id"])
             if known:
@@ -212,7 +263,8 @@ class Brain:
         text = self.text
         said = str(slots.get("said") or text)  # the words that asked for it (maybe turns ago)
         if tool == "search_knowledge_base":
-            slots["query"] = slots.get("query") or text[:300]
+            slots["query"] = correct(str(slots.get("query") or text))[:300]
+            slots["limit"] = 10
         elif tool == "create_ticket":
             slots["subject"] = text[:80] if len(text) >= 3 else "Customer request"
             slots["description"] = self._context(600)
@@ -306,6 +358,10 @@ class Brain:
                 return Step(text=" ".join([*texts, follow.text]).strip(), calls=follow.calls)
             if follow.text:
                 texts.append(follow.text)
+        queue: list[Plan] = self.scratch.get("queue") or []
+        if queue:  # the next request of the same message
+            follow = self._do(queue.pop(0), extract(""))
+            return Step(text=" ".join([*texts, follow.text]).strip(), calls=follow.calls)
         return Step(text=" ".join(texts).strip() or replies.CAPABILITIES)
 
     def _success(
@@ -335,17 +391,20 @@ class Brain:
                     items, str(plan.slots.get("said") or self.text)
                 )
                 return self._do(plan, extract(""))
+        sorry = replies.SORRY if plan is not None and plan.intent in ("complaint", "angry") else ""
         if name == "transfer_to_agent":
             if self.turn.request.channel == "voice":
                 return Step(
-                    text="I'm connecting you with a colleague now. Please stay on the line."
+                    text=sorry + "I'm connecting you with a colleague now. Please stay on the line."
                 )
-            return Step(text="I'm handing this over to a colleague, who will take it from here.")
+            return Step(
+                text=sorry + "I'm handing this over to a colleague, who will take it from here."
+            )
         if name == "search_knowledge_base":
-            answer = replies.knowledge(data)
-            return Step(text=answer or "I couldn't find anything on that. " + replies.CAPABILITIES)
+            found = answer(data, str(args.get("query") or self.text))
+            return Step(text=found) if found else self._offer_human(replies.FALLBACK)
         render = replies.RENDER.get(name)
-        return Step(text=render(data) if render else "Done.")
+        return Step(text=sorry + render(data) if render else "Done.")
 
     def _failure(
         self, name: str, args: dict[str, Any], reply: dict[str, Any], plan: Plan | None
@@ -360,6 +419,8 @@ class Brain:
                 self._wait_for("verify", plan)
                 return Step(text=replies.ASK_VERIFY)
             if plan is not None and error != "too_many_attempts":
+                for wrong in ("zip", "code"):  # never retried: the customer gives them again
+                    plan.slots.pop(wrong, None)
                 self._wait_for("verify", plan)
             return Step(text=message)
         if (
@@ -389,6 +450,18 @@ def _pick_items(items: list[dict[str, str]], said: str) -> list[str]:
 
     chosen = [i["item_id"] for i in items if named(i.get("product", ""))]
     return chosen or [i["item_id"] for i in items]
+
+
+def _credentials(slots: dict[str, Any]) -> Entities:
+    """The verification details among ``slots``, as :meth:`Brain._verify` reads them."""
+    return Entities(
+        text="",
+        order_id=slots.get("order_id"),
+        zip=slots.get("zip"),
+        code=slots.get("code"),
+        email=slots.get("email"),
+        phone=slots.get("phone"),
+    )
 
 
 def _gives_details(found: Entities) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,15 @@ CAPABILITIES = (
 ASK_VERIFY = (
     "To verify your identity, please tell me an order number on your account and the ZIP code "
     "it ships to."
+)
+SORRY = "I'm sorry about that; that's not the experience we want you to have. "
+FALLBACK = (
+    "Sorry, I'm not sure I can help with that. " + CAPABILITIES + " Shall I connect you with a "
+    "colleague now?"
+)
+ENGLISH_ONLY = (
+    "Sorry, I can only help in English for now. Would you like me to connect you with a "
+    "colleague? (Lo siento, solo puedo ayudar en inglés. / Désolé, je ne peux aider qu'en anglais.)"
 )
 ASK_VERIFY_CODE = "Please tell me the one-time code we sent you, and the email on your account."
 
@@ -90,17 +98,12 @@ def recent_orders(data: dict[str, Any]) -> str:
     return f"{lead} {_join(lines)}. Which one can I help with?"
 
 
-def knowledge(data: dict[str, Any]) -> str | None:
-    """The best article's first sentences (None when nothing matched)."""
-    articles = data.get("articles") or data.get("results") or []
-    if not articles:
-        return None
-    best = articles[0]
-    body = str(
-        best.get("body") or best.get("content") or best.get("answer") or best.get("snippet") or ""
+def about_me(persona: str) -> str:
+    """What the assistant says when asked whether it is a bot."""
+    return (
+        f"I'm {persona}: a virtual assistant, not a person. I can help with your orders and our "
+        "policies, and connect you with a colleague whenever you like."
     )
-    sentences = re.split(r"(?<=[.!?])\s+", body.strip())
-    return " ".join(sentences[:2]).strip() or None
 
 
 def cancelled(data: dict[str, Any]) -> str:
