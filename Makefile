@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTEST_ARGS ?=
 
-.PHONY: run install uv migrate seed up test test-deps lint format bench compose-up clean
+.PHONY: run install uv migrate seed up test test-deps lint format bench eval compose-up clean
 
 run: install migrate seed up ## install, migrate, seed demo data, start every service, print the URLs
 
@@ -42,6 +42,10 @@ format:
 
 bench: install ## run every benchmark in bench/ and write bench/results.md
 	$(UV) run --frozen python -m bench
+
+EVAL_ARGS ?=
+eval: install migrate seed ## score the assistant on eval/scenarios (starts the services unless they run)
+	$(UV) run --frozen callcenter eval --start $(EVAL_ARGS)
 
 compose-up: ## the documented alternative: everything in containers (needs a Docker engine)
 	docker compose up --build
