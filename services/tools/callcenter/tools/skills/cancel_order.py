@@ -22,9 +22,10 @@ class CancelOrderArgs(ToolArguments):
 @skill(
     name="cancel_order",
     description=(
-        "Cancel one of the verified customer's orders and refund it in full. Only pending orders "
-        "can be cancelled (not processing, shipped or delivered ones). Confirm with the customer "
-        "before calling."
+        "Cancel one of the verified customer's orders and refund it in full (verify_identity "
+        "first). Only pending orders can be cancelled (not processing, shipped or delivered "
+        "ones). Call it when the customer clearly asked to cancel that order; confirm first only "
+        "when it is unclear which order. Say it is cancelled only after this succeeds."
     ),
     arguments=CancelOrderArgs,
     side_effects=True,

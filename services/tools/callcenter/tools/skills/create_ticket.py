@@ -24,8 +24,10 @@ class CreateTicketArgs(ToolArguments):
 @skill(
     name="create_ticket",
     description=(
-        "Open a support ticket so the team follows up (a complaint, a problem you can't solve, a "
-        "request that needs a person later). Linked to the verified customer when there is one."
+        "Open a support ticket so the team follows up: a complaint (damaged, wrong or late item, "
+        "bad service; apologise first), a problem you can't solve, or a request that needs a "
+        "person later. Open it whenever the customer asks for a ticket. Linked to the verified "
+        "customer when there is one."
     ),
     arguments=CreateTicketArgs,
     side_effects=True,

@@ -93,7 +93,7 @@ async def _target_variant(
     description=(
         "Exchange items of a delivered order for another size or color of the same product, "
         f"within {RETURN_WINDOW_DAYS} days of delivery, for the verified customer's own order. "
-        "Confirm the items and new options with the customer before calling."
+        "Verify first; ask for the new size or color when the customer has not said it."
     ),
     arguments=ExchangeItemsArgs,
     side_effects=True,

@@ -32,7 +32,8 @@ class ScheduleCallbackArgs(ToolArguments):
     name="schedule_callback",
     description=(
         "Schedule a callback from a human agent at the customer's preferred time (in the next "
-        f"{MAX_DAYS_AHEAD} days). Confirm the time and number with the customer before calling."
+        f"{MAX_DAYS_AHEAD} days). Ask for a time when the customer has not given one; the number "
+        "defaults to the verified customer's or the caller's."
     ),
     arguments=ScheduleCallbackArgs,
     side_effects=True,

@@ -43,8 +43,9 @@ class StartReturnArgs(ToolArguments):
     name="start_return",
     description=(
         f"Start a return for items of a delivered order, within {RETURN_WINDOW_DAYS} days of "
-        "delivery, for the verified customer's own order. Confirm the items and refund method "
-        "with the customer before calling. A prepaid label is emailed."
+        "delivery, for the verified customer's own order (verify_identity first; item ids come "
+        "from check_order_status). Return the items the customer named (all items when they "
+        "named none); confirm first only when it is unclear which. A prepaid label is emailed."
     ),
     arguments=StartReturnArgs,
     side_effects=True,

@@ -23,8 +23,10 @@ class TransferToAgentArgs(ToolArguments):
 @skill(
     name="transfer_to_agent",
     description=(
-        "Transfer the customer to a human agent: when they ask for a person, are upset, or need "
-        "something you can't do. Tell them you're connecting them."
+        "Hand the conversation to a human agent: at once when the customer asks for a person or "
+        "agent; when they are angry or insulting (apologise first); when they write in a language "
+        "other than English and want help; or when they need something no tool can do. Tell "
+        "them you're connecting them. Do not hand off for questions you can answer."
     ),
     arguments=TransferToAgentArgs,
 )

@@ -19,8 +19,8 @@ class UpdateShippingAddressArgs(ToolArguments):
     name="update_shipping_address",
     description=(
         "Change the shipping address of one of the verified customer's orders. Only possible "
-        "before the order ships (pending or processing). Read the new address back to the "
-        "customer and confirm before calling."
+        "before the order ships (pending or processing); verify_identity first. Use the full "
+        "address the customer gave (street, city, state, ZIP) and read it back in your answer."
     ),
     arguments=UpdateShippingAddressArgs,
     side_effects=True,

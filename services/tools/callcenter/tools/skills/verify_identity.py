@@ -104,9 +104,14 @@ async def _by_code(conn: asyncpg.Connection, args: VerifyIdentityArgs) -> str | 
 @skill(
     name="verify_identity",
     description=(
-        "Verify the customer's identity before any account details are shared or changed. "
-        "Methods: caller_id (phone and SMS only), order_number_zip (an order number and the "
-        "account's ZIP code) or one_time_code. Returns verified_customer_id on success."
+        "Verify the customer's identity. Required before you share any account or order details "
+        "beyond public tracking, and before any change (cancel, return, exchange, address, "
+        "callback to the account's number). Methods: caller_id (phone and SMS only), "
+        "order_number_zip (an order number and the account's ZIP code) or one_time_code. When "
+        "the customer has already given an order number and ZIP code, call this at once rather "
+        "than asking again, then carry on with what they asked for. Never guess or reuse details "
+        "the customer did not give; after a failure ask them to check the details. Returns "
+        "verified_customer_id on success."
     ),
     arguments=VerifyIdentityArgs,
 )
