@@ -146,5 +146,12 @@ class Runner:
             result.passed = not result.problems
         finally:
             if not self.keep_data:
-                async with self.pool.acquire() as conn:
-                    await fixtures.remove(conn, fixture)
+                await self._remove(fixture)
+
+    async def _remove(self, fixture: fixtures.Fixture) -> None:
+        """Delete the run's data; a failure to clean up is logged, not scored."""
+        try:
+            async with self.pool.acquire() as conn:
+                await fixtures.remove(conn, fixture)
+        except asyncpg.PostgresError as exc:
+            log.warning("eval data left behind", customers=fixture.customer_ids, error=str(exc))
