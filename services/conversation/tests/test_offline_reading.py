@@ -29,6 +29,8 @@ def test_typos_in_the_words_it_acts_on_are_read_right() -> None:
     assert correct("wats ur retrun polcy") == "what's your return policy"
     assert correct("wher is my ordr ORD-1001 pls") == "where is my order ORD-1001 please"
     assert intents(correct("representitive please")) == ["transfer"]
+    assert correct("pls cancle it") == "please cancel it"
+    assert correct("recommend a good movie") == "recommend a good movie"  # not "moved"
     # ids, names, places and inflected known words stay as they are
     assert correct("ORD-1001 to 742 Evergreen Terrace, Springfield") == (
         "ORD-1001 to 742 Evergreen Terrace, Springfield"

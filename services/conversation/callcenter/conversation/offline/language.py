@@ -37,7 +37,11 @@ SHORTHAND = {
 
 def _known(word: str) -> bool:
     """Whether ``word`` (or the word it inflects: "ships", "returned") is a known word."""
-    forms = {word, word[:-1], word[:-2], word[:-3], word[:-2] + "e", word[:-3] + "e"}
+    forms = {word}
+    for suffix in ("s", "es", "ed", "d", "ing"):
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            forms |= {stem, stem + "e"}
     return bool(forms & _KNOWN)
 
 
@@ -47,7 +51,8 @@ def _fix(word: str) -> str:
         return SHORTHAND[lowered]
     if len(lowered) < 4 or not lowered.isalpha() or _known(lowered):
         return word
-    close = get_close_matches(lowered, VOCABULARY, n=1, cutoff=0.8)
+    # short words need a closer match: "movie" is not "moved"
+    close = get_close_matches(lowered, VOCABULARY, n=1, cutoff=0.8 if len(lowered) > 5 else 0.85)
     return close[0] if close else word
 
 
