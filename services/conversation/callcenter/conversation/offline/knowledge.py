@@ -19,6 +19,7 @@ STOPWORDS = set(
     and or but not no so than too very just any some all each more most other such only own same
     have has had having get got getting like want need please tell know let much many long take
     still also yet ok okay hi hello thanks thank s t don doesn isn aren wasn
+    recommend suggest good best great nice help anything something thing way really sure
     """.split()
 )
 #: a question's word also matches these words of an answer
