@@ -140,3 +140,18 @@ def test_cli_prints_the_table_writes_results_and_exits_1_below_the_threshold(
         "greets": True,
         "impossible": False,
     }
+
+
+def test_selecting_by_id_tag_and_left_out_tag() -> None:
+    suite = load([SCENARIOS])
+    pending_features = ["needs-inbox", "needs-lockout", "needs-promises"]
+    kept = select(suite, skip_tags=pending_features)
+    assert 0 < len(suite) - len(kept) < 10
+    assert not any(set(s.tags) & set(pending_features) for s in kept)
+    assert {s.id for s in select(suite, only=["cancel-"], tags=["sms"])} == {"cancel-sms"}
+    # every category the issue lists has scenarios
+    categories = {s.category for s in suite}
+    assert {
+        "verification", "multi-intent", "corrections", "complaints", "hand-off", "policy",
+        "off-topic", "small talk", "typos", "non-English", "other customer's data",
+    } <= categories  # fmt: skip

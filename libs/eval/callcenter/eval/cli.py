@@ -30,6 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--only", nargs="*", help="run only scenarios whose id starts so")
     parser.add_argument("--tag", nargs="*", help="run only scenarios with every one of these tags")
+    parser.add_argument(
+        "--skip-tag",
+        nargs="*",
+        help="leave out scenarios with any of these tags (e.g. needs-inbox)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario (pass^k)")
     parser.add_argument(
         "--threshold", type=float, default=0.95, help="exit 1 when the pass rate is below this"
@@ -55,7 +60,12 @@ def engine_name(config: CallCenterConfig) -> str:
 async def _run(args: argparse.Namespace) -> int:
     config = load_config()
     try:
-        scenarios = select(load(args.paths or [DEFAULT_SCENARIOS]), only=args.only, tags=args.tag)
+        scenarios = select(
+            load(args.paths or [DEFAULT_SCENARIOS]),
+            only=args.only,
+            tags=args.tag,
+            skip_tags=args.skip_tag,
+        )
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -124,6 +124,12 @@ class Runner:
             await channel.open()
             try:
                 for index, turn in enumerate(scenario.turns, start=1):
+                    if turn.new_conversation:
+                        await channel.close()
+                        channel = self._channel(scenario, fixture)
+                        assert not isinstance(channel, str)
+                        await channel.open()
+                        result.transcript.append(("(a new conversation)", ""))
                     said = fixture.fill(turn.say)
                     reply = await channel.say(said)
                     replies.append(reply)

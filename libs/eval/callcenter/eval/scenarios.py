@@ -32,6 +32,8 @@ class Turn(Strict):
     """One customer message and what the reply to it must (not) contain."""
 
     say: str = Field(min_length=1)
+    #: end the conversation so far and say this in a new one (same customer, same channel)
+    new_conversation: bool = False
     #: each entry must appear in the reply; ``a | b`` accepts either (case-insensitive)
     reply_has: list[str] = Field(default_factory=list)
     #: none of these may appear in the reply
@@ -64,6 +66,8 @@ class EndState(Strict):
     handoff: bool | None = None
     #: whether it is waiting in the agent inbox (calls.status; the inbox, issue 14)
     queued: bool | None = None
+    #: whether the conversation record names the verified customer (calls.customer_id, issue 15)
+    customer_recorded: bool | None = None
 
 
 class Scenario(Strict):
@@ -133,10 +137,14 @@ def load(paths: list[Path]) -> list[Scenario]:
 
 
 def select(
-    scenarios: list[Scenario], *, only: list[str] | None = None, tags: list[str] | None = None
+    scenarios: list[Scenario],
+    *,
+    only: list[str] | None = None,
+    tags: list[str] | None = None,
+    skip_tags: list[str] | None = None,
 ) -> list[Scenario]:
-    """The scenarios whose id starts with one of ``only`` and that carry every tag in ``tags``."""
-    out = scenarios
+    """Scenarios by id prefix (``only``), required ``tags`` and excluded ``skip_tags``."""
+    out = [s for s in scenarios if not set(skip_tags or ()) & set(s.tags)]
     if only:
         out = [s for s in out if any(s.id.startswith(prefix) for prefix in only)]
     if tags:

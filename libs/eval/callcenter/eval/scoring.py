@@ -129,6 +129,12 @@ async def check_state(
             )
         if handed != expect.handoff:
             problems.append(f"handed to a person: {handed}, expected {expect.handoff}")
+    if expect.customer_recorded is not None:
+        recorded = call_id is not None and fixture.values["customer_id"] == await conn.fetchval(
+            "SELECT customer_id FROM calls WHERE call_id = $1", call_id
+        )
+        if recorded != expect.customer_recorded:
+            problems.append(f"customer on the conversation record: {recorded}")
     if expect.queued is not None and (status in HANDED_OFF) != expect.queued:
         problems.append(f"conversation status {status!r}: queued for an agent expected")
     return problems
