@@ -82,6 +82,9 @@ uv_image() {
   fi
   local uv version context
   uv=$(command -v uv || echo "$HOME/.local/bin/uv")
+  if [ -x "$uv" ] && [ "$(head -c 4 "$uv" | tail -c 3)" != "ELF" ]; then
+    uv=$(pyenv which uv 2>/dev/null || true) # a pyenv shim is a script: copy the real binary
+  fi
   [ -x "$uv" ] || { log "$PUBLIC_UV cannot be pulled and there is no uv here to copy"; exit 1; }
   version=$("$uv" --version | awk '{print $2}')
   local name="callcenter-base/uv:$version"

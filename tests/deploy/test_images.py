@@ -19,15 +19,15 @@ import re
 import shutil
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import pytest
 import yaml
 from packaging.markers import Marker
 
+from bench._namespace import remove_namespace
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool
 from tests.deploy.compose_checks import ROOT, SERVICES, compose, interpolate
@@ -122,10 +122,21 @@ def container_env(test_env: TestEnvironment) -> dict[str, str]:
     return env
 
 
+def host_ca_bundle() -> str | None:
+    """The CAs this machine trusts, handed to the build (a TLS-intercepting proxy's CA included)."""
+    for path in (os.environ.get("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt"):
+        if path and os.path.isfile(path):
+            return path
+    return None
+
+
 def build(engine: Engine, image: Image, bases: dict[str, str]) -> None:
     argv = [engine.docker, "build", "--network", "host", "--target", image.target, "-t", image.tag]
     for key, value in {**bases, **image.args}.items():
         argv += ["--build-arg", f"{key}={value}"]
+    bundle = host_ca_bundle()
+    if bundle:
+        argv += ["--secret", f"id=ca_bundle,src={bundle}"]
     run(*argv, str(ROOT), timeout=1500, env={"DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"})
 
 
@@ -205,19 +216,11 @@ def system(engine: Engine, test_env: TestEnvironment, config: CallCenterConfig) 
             run(engine.docker, "rm", "-f", "-v", container, check=False)
 
 
-async def _drop_schema(config: CallCenterConfig) -> None:
-    conn = await asyncpg.connect(config.database.url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{config.database.schema_name}" CASCADE')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module", autouse=True)
-async def _namespace_cleanup(config: CallCenterConfig, bus, redis_client) -> Any:  # noqa: ANN001
-    """The schema the ops image migrated is dropped; ``bus`` and ``redis_client`` clean the rest."""
+async def _namespace_cleanup(config: CallCenterConfig) -> AsyncIterator[None]:
+    """The schema the ops image migrated, the services' streams and Redis keys go afterwards."""
     yield
-    await _drop_schema(config)
+    await remove_namespace(config)
 
 
 # --- the tests ------------------------------------------------------------------------------
