@@ -134,6 +134,11 @@ class Engine:
             self.started.kill()
             self.started.wait(timeout=10)
 
+    def image_id(self, ref: str) -> str:
+        """The ID of an image the engine has, or "" when it has none by that name."""
+        proc = run(self.docker, "image", "inspect", "-f", "{{.Id}}", ref, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
     def check_containers_run(self, image: str) -> None:
         """Run one throw-away container on the host network; skip if the kernel refuses it."""
         proc = run(
