@@ -29,8 +29,10 @@ IMAGES = {
 }
 #: What the voice image carries through pipecat-ai's core dependencies (no extra leaves them out).
 WATCHED = ("numba", "llvmlite", "onnxruntime", "numpy", "scipy", "pipecat", "litellm")
+# one du per argument: a single du counts each file once, so a later argument inside the venv
+# would show 0
 SITE_SIZES = (
-    "cd /app/.venv/lib/python3*/site-packages && du -sk /app/.venv . * | sort -rn | head -n 40"
+    "du -sk /app/.venv && cd /app/.venv/lib/python3*/site-packages && du -sk * | sort -rn | head -40"
 )
 
 
