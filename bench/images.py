@@ -31,9 +31,7 @@ IMAGES = {
 WATCHED = ("numba", "llvmlite", "onnxruntime", "numpy", "scipy", "pipecat", "litellm")
 # one du per argument: a single du counts each file once, so a later argument inside the venv
 # would show 0
-SITE_SIZES = (
-    "du -sk /app/.venv && cd /app/.venv/lib/python3*/site-packages && du -sk * | sort -rn | head -40"
-)
+SITE_SIZES = "du -sk /app/.venv && cd /app/.venv/lib/python3*/site-packages && du -sk * | sort -rn | head -40"
 
 
 def docker() -> str:
