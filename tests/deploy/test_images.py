@@ -273,6 +273,8 @@ def test_service_containers_are_healthy_by_a_check_that_starts_no_python(system:
 
 
 def test_service_containers_run_as_the_unprivileged_user(system: System) -> None:
+    for image in system.images.values():
+        assert system.inspect(image.tag, "image")["Config"]["User"] == "10001:10001", image.tag
     for name, container in system.containers.items():
         assert system.inspect(container)["Config"]["User"] == "10001:10001", name
         ids = run(system.docker, "exec", container, "id", "-u").stdout.strip()
