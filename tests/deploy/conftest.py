@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.deploy.compose_checks import IMAGES_NOT_CHECKED
 from tests.deploy.compose_checks import NOT_CHECKED as COMPOSE_NOT_CHECKED
 from tests.deploy.helm_chart import NOT_CHECKED as CHART_NOT_CHECKED
 
@@ -12,7 +13,9 @@ _RAN: set[str] = set()
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "tests/deploy/" in report.nodeid.replace("\\", "/"):
-        _RAN.add("compose" if "test_compose" in report.nodeid else "chart")
+        module = report.nodeid.split("::")[0].rsplit("/", 1)[-1]
+        kinds = {"test_compose.py": "compose", "test_images.py": "images", "test_chart.py": "chart"}
+        _RAN.add(kinds.get(module, "chart"))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -23,3 +26,5 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_line(CHART_NOT_CHECKED)
     if "compose" in _RAN:
         terminalreporter.write_line(COMPOSE_NOT_CHECKED)
+    if "images" in _RAN:
+        terminalreporter.write_line(IMAGES_NOT_CHECKED)

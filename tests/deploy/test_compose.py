@@ -267,7 +267,7 @@ async def test_image_healthcheck_command_follows_readyz(config: CallCenterConfig
 
     async def check() -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", command, env=env, stderr=asyncio.subprocess.PIPE
+            *command, env=env, stderr=asyncio.subprocess.PIPE
         )
         _, err = await asyncio.wait_for(proc.communicate(), 30)
         return proc.returncode or 0, err.decode(errors="replace")[-800:]
@@ -279,3 +279,40 @@ async def test_image_healthcheck_command_follows_readyz(config: CallCenterConfig
         runtime.readiness.draining = True
         code, err = await check()
         assert code != 0 and "503" in err, err
+
+
+def test_image_healthcheck_starts_no_python() -> None:
+    """The check runs every 10 s in every container: a shell and a socket, not an interpreter."""
+    command = healthcheck_command(dockerfile(DOCKERFILE), "runtime")
+    script = Path(command[0])
+    assert script.is_file(), f"HEALTHCHECK runs {command[0]}, which is not a file the image gets"
+    code = [
+        line for line in script.read_text().splitlines()[1:] if not line.lstrip().startswith("#")
+    ]
+    assert script.read_text().startswith("#!/bin/bash")
+    assert not any("python" in line for line in code), "the health check starts Python"
+
+
+async def test_image_healthcheck_falls_back_to_the_port_the_image_was_built_with(
+    config: CallCenterConfig, tmp_path: Path
+) -> None:
+    """With no port variable set, the check asks the port written at build time (config.yaml's)."""
+    command = healthcheck_command(dockerfile(DOCKERFILE), "runtime")
+    port = free_port()
+    (tmp_path / "health-port").write_text(f"{port}\n")
+    runtime = ServiceRuntime(
+        name="post_call", config=config, host="127.0.0.1", port=port, install_signals=False
+    )
+    env = {"PATH": os.environ["PATH"], "CC_SERVICE": "post_call"}
+    env["CC_HEALTH_PORT_FILE"] = str(tmp_path / "health-port")
+
+    async def check() -> int:
+        proc = await asyncio.create_subprocess_exec(*command, env=env)
+        return await asyncio.wait_for(proc.wait(), 30)
+
+    assert await check() == 1, "nothing listens yet: not healthy"
+    async with runtime:
+        await runtime.start_http()
+        assert await check() == 0
+    env["CC_SERVICE"] = "nonsense"
+    assert await check() == 2
