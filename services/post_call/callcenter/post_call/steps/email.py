@@ -122,8 +122,8 @@ class EmailStep(Step):
             name=contact.name,
             channel=event.channel,
             call_id=event.call_id,
-            summary=event.summary,
             agreed=event.follow_up,
+            resolved=event.resolved,
         )
         return contact.email, mail, message_id(event.call_id, smtp.from_address)
 

@@ -17,11 +17,17 @@ log = get_logger(__name__)
 
 SYSTEM_PROMPT = (
     "You summarise customer-service conversations of {company} for the CRM. Answer with JSON only, "
-    "matching the schema: summary (two or three plain sentences: why the customer got in touch and "
-    "what was done), sentiment (positive, neutral or negative), satisfaction (1 = very unhappy to "
-    "5 = delighted), resolved (true only if the customer's issue was settled in the conversation), "
-    "topics (short labels), follow_up_needed, follow_up (what was agreed with the customer, in "
-    "plain words addressed to them, or null). Never include card numbers or codes."
+    "matching the schema. summary: plain sentences for a colleague: the customer's problem in "
+    "plain words (what is wrong, e.g. 'the sweater arrived torn', not a category), what was done "
+    "(the FINAL outcome of each action: a later success overrides an earlier failure of the same "
+    "action; tool results are the truth, not what the assistant claimed), and what remains open. "
+    "sentiment (positive, neutral or negative), satisfaction (1 = very unhappy to 5 = delighted), "
+    "resolved (true ONLY if the customer's request was actually met; false when the assistant "
+    "could not find or do what was asked, or the customer wanted a person), topics (short "
+    "labels), follow_up_needed, follow_up: a short message written TO the customer: what we did "
+    "for them and what happens next, in plain friendly words; never internal notes, tool names, "
+    "failures they need not act on, or the summary itself (null when there is nothing to say). "
+    "Never include card numbers or codes."
 )
 
 
