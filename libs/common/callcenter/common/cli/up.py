@@ -22,6 +22,7 @@ import httpx
 from callcenter.common.bus.connection import START_HINT as NATS_HINT
 from callcenter.common.config import CallCenterConfig, load_config
 from callcenter.common.db.pool import START_HINT as PG_HINT
+from callcenter.common.mail_catcher import MailCatcher
 from callcenter.common.runtime import REDIS_START_HINT
 
 SERVICES = ["tools", "conversation", "post_call", "voice_pipeline", "gateway"]
@@ -109,6 +110,37 @@ async def check_dependencies(config: CallCenterConfig) -> list[str]:
     return problems
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+async def start_mail_catcher(config: CallCenterConfig) -> tuple[MailCatcher | None, str]:
+    """A mail catcher on the SMTP port when SMTP is local and nothing listens there.
+
+    Returns:
+        The catcher (None when none was started) and a line saying where mail goes.
+
+    """
+    smtp = config.smtp
+    where = f"{smtp.host}:{smtp.port}"
+    if not smtp.enabled:
+        return None, "off (smtp.enabled is false): no email is sent"
+    if await _reachable(f"smtp://{where}", smtp.port):
+        return None, f"SMTP server at {where}"
+    if smtp.host not in LOCAL_HOSTS:
+        return None, f"✗ nothing answers at {where}: emails will be retried, then dead-lettered"
+    catcher = MailCatcher(config=config)
+    try:
+        await catcher.start()
+    except OSError as exc:  # taken between the check and the bind
+        return None, f"✗ could not listen on {where} ({exc}); emails may not be delivered"
+    except ModuleNotFoundError:
+        return None, (
+            f"✗ nothing answers at {where} and aiosmtpd is not installed "
+            "(uv sync --all-packages), so emails cannot be delivered"
+        )
+    return catcher, f"local mail catcher on {where} (read it at /dashboard/mail)"
+
+
 async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
@@ -135,6 +167,7 @@ async def _supervise(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
     child_env, admin_token = local_secrets(config, log_dir.parent / "local-secrets.env")
     wanted = args.only or SERVICES
+    catcher, mail_line = await start_mail_catcher(config)
     procs: dict[str, asyncio.subprocess.Process] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -161,6 +194,8 @@ async def _supervise(args: argparse.Namespace) -> int:
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
             await asyncio.gather(*(p.wait() for p in procs.values()))
+            if catcher is not None:
+                await catcher.stop()
             return 1
     base = config.gateway.public_base_url.rstrip("/")
     print()
@@ -171,6 +206,7 @@ async def _supervise(args: argparse.Namespace) -> int:
     )
     print(f"  Twilio voice webhook: {base}/twilio/voice   SMS webhook: {base}/twilio/sms")
     print(f"  Media stream: {config.voice_pipeline.public_ws_url}")
+    print(f"  Mail:        {mail_line}")
     print("  Terminal chat: uv run callcenter chat        Stop: Ctrl-C")
     restarts: dict[str, int] = dict.fromkeys(procs, 0)
     while not stop.is_set():
@@ -196,6 +232,8 @@ async def _supervise(args: argparse.Namespace) -> int:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
     await asyncio.gather(*(p.wait() for p in procs.values()))
+    if catcher is not None:
+        await catcher.stop()
     return 0
 
 

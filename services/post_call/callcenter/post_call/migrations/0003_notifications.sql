@@ -18,6 +18,3 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_call_idx ON notifications (call_id);
 CREATE INDEX IF NOT EXISTS notifications_customer_idx ON notifications (customer_id, created_at DESC);
 
--- Dead letters replayed by a person (dashboard or API): when, and the event it republished.
-ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS replayed_at timestamptz;
-ALTER TABLE dead_letters ADD COLUMN IF NOT EXISTS replay_count integer NOT NULL DEFAULT 0;
