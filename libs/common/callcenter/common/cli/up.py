@@ -141,19 +141,31 @@ async def start_mail_catcher(config: CallCenterConfig) -> tuple[MailCatcher | No
     return catcher, f"local mail catcher on {where} (read it at /dashboard/mail)"
 
 
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float) -> bool:
+#: Readiness checks a local run may fail and still be useful (said, not fatal).
+OPTIONAL_CHECKS = {"speech_providers"}
+
+
+async def _wait_ready(
+    url: str, proc: asyncio.subprocess.Process, timeout: float
+) -> tuple[bool, dict[str, str]]:
+    """Whether the service became ready, and what it says it lacks (optional checks only)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.returncode is not None:
-                return False
+                return False, {}
             try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return True
-            except httpx.HTTPError:
+                reply = await client.get(f"{url}/readyz")
+                if reply.status_code == 200:
+                    return True, {}
+                body = reply.json()
+                failing = {name for name, ok in body.get("checks", {}).items() if not ok}
+                if failing and failing <= OPTIONAL_CHECKS and not body.get("draining"):
+                    return True, dict(body.get("lacks") or {})
+            except (httpx.HTTPError, ValueError):
                 pass
             await asyncio.sleep(0.3)
-    return False
+    return False, {}
 
 
 async def _supervise(args: argparse.Namespace) -> int:
@@ -183,11 +195,15 @@ async def _supervise(args: argparse.Namespace) -> int:
 
     for service in wanted:
         procs[service] = await start(service)
-        ok = await _wait_ready(health_url(config, service), procs[service], args.ready_timeout)
+        ok, lacks = await _wait_ready(
+            health_url(config, service), procs[service], args.ready_timeout
+        )
         mark = "✓" if ok else "✗"
         print(
             f"{mark} {service:<15} {health_url(config, service)}  (log: {log_dir / (service + '.log')})"
         )
+        for note in lacks.values():
+            print(f"  ! {service} runs, but voice calls cannot work: {note}")
         if not ok:
             print(f"  {service} did not become ready; see its log", file=sys.stderr)
             for proc in procs.values():
