@@ -23,6 +23,7 @@ from callcenter.tools.seed import SeedBatch, find_variant, shipment_for
 from services.post_call.tests.support import wait_for
 from tests.fakes.smtp_server import SmtpCatcher
 from tests.fakes.twilio_rest import TwilioStandIn
+from tests.support.chat_client import ChatVisitor
 from tests.support.processes import ServiceProcess
 
 ACCOUNT_SID = "AC" + "1" * 32
@@ -61,11 +62,11 @@ def system(
         "CALLCENTER_NOTIFICATIONS__SMS_FROM": BUSINESS_NUMBER,
         "CALLCENTER_NOTIFICATIONS__CODES_PER_HOUR": "3",
         "CALLCENTER_POST_CALL__RETRY_DELAYS_S": "[0.2, 0.4]",
-        "CALLCENTER_POST_CALL__STEPS": json.dumps(["notify", "verified"]),
         "ADMIN_TOKEN": ADMIN_TOKEN,
     }
     return {
-        name: service_factory(name, extra_env=env) for name in ("tools", "post_call", "gateway")
+        name: service_factory(name, extra_env=env)
+        for name in ("tools", "post_call", "conversation", "gateway")
     }
 
 
@@ -83,7 +84,7 @@ class Customer:
 
 @pytest.fixture
 async def customer(db_pool: asyncpg.Pool) -> Customer:
-    n = uuid.uuid4().int % 10_000_000
+    n = uuid.uuid4().int % 1_000_000  # order ids stay within what people type (8 digits)
     c = Customer(n)
     address = {
         "line1": "1 Promise Way",
@@ -365,3 +366,57 @@ async def test_the_verified_customer_is_recorded_on_the_call_and_found_by_the_ap
     items = page["items"] if isinstance(page, dict) else page
     assert [c["call_id"] for c in items] == [call_id]
     assert items[0]["customer_id"] == customer.customer_id
+
+
+async def test_an_angry_customer_with_a_torn_item_gets_a_true_summary_ticket_and_email(
+    system: dict[str, ServiceProcess], db_pool: asyncpg.Pool, smtp: SmtpCatcher, customer
+) -> None:
+    order_id = customer.delivered
+    item = await db_pool.fetchval("SELECT item_id FROM order_items WHERE order_id = $1", order_id)
+    async with ChatVisitor(system["gateway"].url) as chat:
+        call_id = chat.call_id
+        asked = await chat.say(
+            f"This is unacceptable! The sweater from {order_id} arrived torn down the sleeve. "
+            f"I want to return {item}, it's damaged."
+        )
+        assert "ZIP" in asked.text, asked.text
+        done = await chat.say(f"My zip code is {customer.zip}")
+        assert "I've started return" in done.text, done.text
+        # It says the confirmation is being emailed only because the tool result says so.
+        assert f"being emailed to p***@{customer.email.split('@')[1]}" in done.text
+        await chat.end()
+
+    return_id = await db_pool.fetchval(
+        "SELECT return_id FROM returns WHERE order_id = $1", order_id
+    )
+    # The confirmation with the label link, and then the follow-up, both to the address on file.
+    mails = smtp.wait_for(customer.email, count=2, timeout_s=60)
+    by_subject = {m.message["Subject"]: m for m in mails}
+    confirmation = by_subject[f"Your return {return_id} for order {order_id}"]
+    assert f"/returns/{return_id}/label.pdf" in confirmation.text
+    follow_up = next(m for s, m in by_subject.items() if "following up" in s)
+    assert "we started your return" in follow_up.text and f"return id {return_id}" in follow_up.text
+    for internal in ("Problem (", "The customer", "Failed actions", "Not done", "Remains:"):
+        assert internal not in follow_up.text, follow_up.text
+
+    summary = await db_pool.fetchrow("SELECT * FROM summaries WHERE call_id = $1", call_id)
+    assert summary["summary"].startswith("Problem (chat): an item arrived torn.")
+    assert "torn down the sleeve" in summary["summary"]
+    assert (
+        f"Done: start a return (order id {order_id}, return id {return_id})" in summary["summary"]
+    )
+    assert summary["sentiment"] == "negative" and summary["satisfaction"] == 1
+    assert summary["customer_id"] == customer.customer_id
+
+    async def ticket() -> asyncpg.Record | None:
+        return await db_pool.fetchrow("SELECT * FROM tickets WHERE call_id = $1", call_id)
+
+    opened = await wait_for(ticket, what="the post-call ticket")
+    assert opened["priority"] == "urgent"
+    assert "an item arrived torn" in opened["body"] and return_id in opened["body"]
+
+    # The call carries the verified customer, so the dashboard and the API find it.
+    async def recorded() -> str | None:
+        return await db_pool.fetchval("SELECT customer_id FROM calls WHERE call_id = $1", call_id)
+
+    assert await wait_for(recorded, what="calls.customer_id") == customer.customer_id
