@@ -229,3 +229,29 @@ async def test_offline_summary_of_an_angry_customer_with_a_torn_item() -> None:
     assert summary.sentiment == "negative" and summary.satisfaction == 1
     assert summary.follow_up is not None
     assert "we started your return (return id RET-9)" in summary.follow_up
+
+
+async def test_an_llm_follow_up_that_is_an_internal_note_is_never_sent_as_is(
+    llm_server: OpenAIStandIn,
+) -> None:
+    answer = {
+        "summary": "The customer exchanged boots for size 9.",
+        "sentiment": "positive",
+        "satisfaction": 5,
+        "resolved": True,
+        "topics": ["exchange"],
+        "follow_up_needed": True,
+        "follow_up": "The customer contacted us about boots. Failed actions: none.",
+    }
+    llm_server.script("internal", Reply(text=json.dumps(answer)))
+    summarizer = LLMSummarizer(
+        settings=llm_settings(llm_server, "internal"), company="Acme", fallback=None
+    )
+    summary, _ = await summarizer.summarize(channel="chat", reason="done", turns=HAPPY)
+    assert summary.summary == answer["summary"]  # the colleague's summary stays the model's
+    assert summary.follow_up is not None
+    assert "The customer" not in summary.follow_up and "Failed" not in summary.follow_up
+    assert "we set up your exchange (order id W2002, exchange id X-77)" in summary.follow_up
+    [request] = llm_server.requests_for("internal")
+    prompt = request["messages"][0]["content"]
+    assert "FINAL outcome" in prompt and "ONLY if the customer's request was actually met" in prompt
