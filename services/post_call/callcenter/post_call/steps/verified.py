@@ -1,7 +1,9 @@
 """verified: call.customer_verified -> ``calls.customer_id``, so the call shows who it was.
 
 The tools service records the event when ``verify_identity`` succeeds, on every channel. A call
-row not written yet (the edge's insert racing the event) is retried.
+row not written yet (the edge's insert racing the event) is retried a few times; a conversation
+that never had one (the terminal chat, a test talking to the conversation service directly) is
+recorded as skipped rather than dead-lettered.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import asyncpg
 
 from callcenter.common.bus.consumer import Delivery, RetryLater
 from callcenter.common.events import SUBJECT_CUSTOMER_VERIFIED, CustomerVerified
-from callcenter.post_call.steps.base import Outcome, Step
+from callcenter.post_call.steps.base import Outcome, Step, skipped
+
+#: Deliveries to wait for the call's row before deciding it has none.
+ROW_WAIT_ATTEMPTS = 3
 
 
 class VerifiedStep(Step):
@@ -37,7 +42,9 @@ class VerifiedStep(Step):
                 event.customer_id,
             )
             if updated is None:
-                raise RetryLater(f"call {event.call_id} not recorded yet")
+                if delivery.attempt < ROW_WAIT_ATTEMPTS and not delivery.is_last_attempt:
+                    raise RetryLater(f"call {event.call_id} not recorded yet")
+                return skipped("no calls row for this conversation")
             return Outcome(detail=f"customer {event.customer_id} ({event.method})")
 
         return await self.effect_once(event, record)
