@@ -91,7 +91,7 @@ async def test_offline_engine_handles_every_skill_in_one_chat(
         await db_pool.fetchval("SELECT count(*) FROM tickets WHERE call_id = $1", chat.call_id) == 1
     )
 
-    callback = await chat.say("Please call me back tomorrow at 3pm")
+    callback = await chat.say("Please call me back on Wednesday at 3pm")  # a weekday: in hours
     assert callback.text.startswith("I've scheduled a callback for")
     assert await db_pool.fetchval(
         "SELECT phone FROM callbacks WHERE call_id = $1", chat.call_id
