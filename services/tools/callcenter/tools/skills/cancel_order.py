@@ -25,7 +25,8 @@ class CancelOrderArgs(ToolArguments):
     description=(
         "Cancel one of the verified customer's orders and refund it in full. Only pending orders "
         "can be cancelled (not processing, shipped or delivered ones). Confirm with the customer "
-        "before calling."
+        "before calling. The result's confirmation says what is sent and where; "
+        "tell the customer only that."
     ),
     arguments=CancelOrderArgs,
     side_effects=True,

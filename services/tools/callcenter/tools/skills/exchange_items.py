@@ -94,7 +94,8 @@ async def _target_variant(
     description=(
         "Exchange items of a delivered order for another size or color of the same product, "
         f"within {RETURN_WINDOW_DAYS} days of delivery, for the verified customer's own order. "
-        "Confirm the items and new options with the customer before calling."
+        "Confirm the items and new options with the customer before calling. The result's confirmation says what is sent and where; "
+        "tell the customer only that."
     ),
     arguments=ExchangeItemsArgs,
     side_effects=True,

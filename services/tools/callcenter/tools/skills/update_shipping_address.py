@@ -27,7 +27,8 @@ class UpdateShippingAddressArgs(ToolArguments):
     description=(
         "Change the shipping address of one of the verified customer's orders. Only possible "
         "before the order ships (pending or processing). Read the new address back to the "
-        "customer and confirm before calling."
+        "customer and confirm before calling. The result's confirmation says what is sent and where; "
+        "tell the customer only that."
     ),
     arguments=UpdateShippingAddressArgs,
     side_effects=True,
