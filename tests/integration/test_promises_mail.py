@@ -77,3 +77,34 @@ async def test_up_uses_an_smtp_server_that_already_listens(config: CallCenterCon
     finally:
         server.stop()
     assert catcher is None and line == f"SMTP server at 127.0.0.1:{server.port}"
+
+
+async def test_the_live_dashboard_feed_never_carries_a_verification_code(bus: Bus) -> None:
+    from callcenter.common.events import CallStarted, NotificationRequested
+    from callcenter.gateway.live import LiveHub
+
+    hub = LiveHub(bus=bus)
+    await hub.start()
+    try:
+        with hub.subscribe() as client:
+            call_id = "call-live-" + str(free_port())
+            await bus.publish(
+                NotificationRequested(
+                    call_id=call_id,
+                    customer_id="CUS-0001",
+                    kind="verification_code",
+                    details={"code": "314159"},
+                )
+            )
+            await bus.publish(CallStarted(call_id=call_id, channel="chat"))
+            seen = []
+            while True:  # the call.started published after it is the positive signal
+                message = await client.next(timeout_s=10)
+                assert message is not None and message.kind != "keepalive"
+                if message.data.get("call_id") == call_id:
+                    seen.append(message.kind)
+                if message.kind == "call.started" and message.data.get("call_id") == call_id:
+                    break
+            assert seen == ["call.started"]
+    finally:
+        await hub.stop()
