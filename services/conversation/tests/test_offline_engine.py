@@ -65,7 +65,10 @@ async def test_offline_engine_handles_every_skill_in_one_chat(
     moved = await chat.say(
         "Please change the address of ORD-1002 to 500 Market St, San Francisco, CA 94105"
     )
-    assert moved.text == "Order ORD-1002 will now ship to 500 Market St, San Francisco, CA, 94105."
+    assert moved.text == (
+        "Order ORD-1002 will now ship to 500 Market St, San Francisco, CA, 94105. "
+        "A confirmation is being emailed to m***@example.com."
+    )
     address = await db_pool.fetchval(
         "SELECT shipping_address FROM orders WHERE order_id = 'ORD-1002'"
     )
@@ -88,7 +91,7 @@ async def test_offline_engine_handles_every_skill_in_one_chat(
         await db_pool.fetchval("SELECT count(*) FROM tickets WHERE call_id = $1", chat.call_id) == 1
     )
 
-    callback = await chat.say("Please call me back tomorrow at 3pm")
+    callback = await chat.say("Please call me back on Wednesday at 3pm")  # a weekday: in hours
     assert callback.text.startswith("I've scheduled a callback for")
     assert await db_pool.fetchval(
         "SELECT phone FROM callbacks WHERE call_id = $1", chat.call_id

@@ -8,13 +8,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
-from callcenter.common.health import Readiness
 from services.post_call.tests.support import PostCall
 from tests.fakes.smtp_server import SmtpCatcher
+from tests.support.admin_gateway import admin_gateway
 from tests.support.environment import TestEnvironment
 
 
@@ -51,18 +50,5 @@ async def gateway(
     config: CallCenterConfig, db_pool: asyncpg.Pool, bus: Bus, redis_client: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the gateway's app (in-process), as an admin; ``.deps`` its deps."""
-    from callcenter.gateway.app import create_app
-    from callcenter.gateway.deps import GatewayDeps
-
-    admin = config.model_copy(
-        update={"gateway": config.gateway.model_copy(update={"admin_token": SecretStr("t0ken")})}
-    )
-    deps = GatewayDeps(config=admin, bus=bus, redis=redis_client, db=db_pool, readiness=Readiness())
-    app = create_app(deps)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway",
-        headers={"Authorization": "Bearer t0ken"},
-    ) as client:
-        client.deps = deps  # type: ignore[attr-defined]
+    async with admin_gateway(config, db_pool, bus, redis_client) as client:
         yield client

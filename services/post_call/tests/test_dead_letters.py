@@ -95,3 +95,39 @@ async def test_transient_smtp_failures_are_retried_and_exhausted_retries_dead_le
     assert row["attempts"] == max_deliver
     assert await db.fetchval("SELECT count(*) FROM emails WHERE call_id = $1", doomed) == 0
     assert smtp.messages_to(f"{doomed}@example.com") == []
+
+
+async def test_a_replayed_dead_letter_sends_the_email_once_and_doubles_nothing(
+    post_call: PostCall, gateway: httpx.AsyncClient
+) -> None:
+    smtp, db = post_call.smtp, post_call.db
+    call_id = new_call_id()
+    address = f"{call_id}@example.com"
+    await post_call.add_contact(f"cust-{call_id}", address)
+    smtp.fail_next(post_call.config.post_call.max_deliver)  # SMTP "down" for every attempt
+    await post_call.publish(summarized(call_id, f"cust-{call_id}"))
+    assert (await post_call.wait_step(call_id, "email"))["status"] == "dead_letter"
+    await post_call.wait_step(call_id, "crm")
+    [dead] = (await gateway.get("/api/dead-letters", params={"call_id": call_id})).json()["items"]
+
+    replayed = await gateway.post(f"/api/dead-letters/{dead['id']}/replay")
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json()["replay_count"] == 1
+
+    async def sent() -> bool:
+        status = await post_call.step_status(call_id, "email")
+        return status is not None and status["status"] == "done"
+
+    await wait_for(sent, what="the replayed email step to finish")
+    assert len(smtp.messages_to(address)) == 1
+
+    # A second replay reaches every step again; each has handled the event, so nothing repeats.
+    again = await gateway.post(f"/api/dead-letters/{dead['id']}/replay")
+    assert again.json()["replay_count"] == 2
+    prefix = post_call.config.post_call.durable_prefix
+    for step in ("email", "crm", "ticket"):
+        await post_call.wait_settled(f"{prefix}{step}")
+    assert len(smtp.messages_to(address)) == 1
+    assert await db.fetchval("SELECT count(*) FROM crm_activities WHERE call_id = $1", call_id) == 1
+    assert await db.fetchval("SELECT count(*) FROM tickets WHERE call_id = $1", call_id) == 1
+    assert (await gateway.post("/api/dead-letters/999999999/replay")).status_code == 404

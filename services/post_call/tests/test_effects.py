@@ -95,8 +95,9 @@ async def test_follow_up_email_rules_and_content(post_call: PostCall) -> None:
     event = summarized(
         call_id,
         f"cust-{call_id}",
-        summary="Refund to card 4111 1111 1111 1111 <script>alert(1)</script>",
-        follow_up="We agreed to refund order W1001 (return id R-42).",
+        summary="INTERNAL: customer was rude",
+        follow_up="We refunded order W1001 (return id R-42) to card 4111 1111 1111 1111 "
+        "<script>alert(1)</script>",
     )
     assert await step.handle(delivery_of(event)) is True
     [mail] = smtp.messages_to(address)
@@ -105,6 +106,7 @@ async def test_follow_up_email_rules_and_content(post_call: PostCall) -> None:
     assert "4111" not in mail.text and "4111" not in mail.html
     assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html
     assert "&lt;b&gt;Lovelace" in mail.html
+    assert "INTERNAL" not in mail.text  # the internal summary is never sent to the customer
     assert mail.message["List-Unsubscribe"] == "<mailto:support@acme.example?subject=unsubscribe>"
     assert await step.handle(delivery_of(event, attempt=2)) is False
     assert len(smtp.messages_to(address)) == 1

@@ -66,7 +66,8 @@ async def test_offline_summary_of_an_unhappy_unresolved_call() -> None:
     assert summary.satisfaction <= 2
     assert summary.resolved is False
     assert summary.follow_up_needed is True
-    assert "update_shipping_address" in summary.summary  # the failed action is named
+    # the failed action is named in plain words, with why
+    assert "Not done: update the shipping address (already shipped)" in summary.summary
 
 
 async def test_offline_summary_of_a_silent_call() -> None:
@@ -161,3 +162,96 @@ async def test_summary_waits_for_the_transcript_then_settles_for_what_is_stored(
     assert "1 of 3 turns" in status["detail"]
     # A redelivery stores nothing new (and republishes the same event id, deduplicated).
     assert await summary.handle(delivery_of(ended, attempt=last_wait + 1)) is False
+
+
+def call(name: str, success: bool, order_id: str = "ORD-1", **data: object) -> dict:
+    result = {"success": True, "data": data} if success else None
+    return {
+        "name": name,
+        "arguments": {"order_id": order_id},
+        "success": success,
+        "result": result,
+        "error": None if success else "tool_failed",
+    }
+
+
+async def test_offline_summary_a_later_success_overrides_an_earlier_failure() -> None:
+    turns = [
+        turn(0, "Please cancel order ORD-1.", "Sorry, that failed.", call("cancel_order", False)),
+        turn(1, "Try again please.", "Done: it is cancelled.", call("cancel_order", True)),
+        turn(2, "Thanks, great.", "You're welcome."),
+    ]
+    summary, _ = await OfflineSummarizer().summarize(channel="chat", reason="x", turns=turns)
+    assert "Not done" not in summary.summary and "cancel the order" in summary.summary
+    assert summary.resolved is True
+    assert summary.follow_up is not None and "we cancelled your order" in summary.follow_up
+
+
+async def test_offline_summary_is_not_resolved_when_nothing_was_found() -> None:
+    turns = [
+        turn(
+            0,
+            "Do you sell gift wrapping?",
+            "I couldn't find anything on that.",
+            {
+                "name": "search_knowledge_base",
+                "success": True,
+                "result": {"data": {"articles": []}},
+            },
+        ),
+        turn(1, "OK thanks.", "I couldn't find anything on that, sorry."),
+    ]
+    summary, _ = await OfflineSummarizer().summarize(channel="chat", reason="x", turns=turns)
+    assert summary.resolved is False and "Not resolved." in summary.summary
+    assert "Remains:" in summary.summary
+
+
+async def test_offline_summary_of_an_angry_customer_with_a_torn_item() -> None:
+    turns = [
+        turn(
+            0,
+            "This is unacceptable! The sweater I got yesterday is torn down the sleeve.",
+            "I'm sorry. Let me help with that.",
+        ),
+        turn(
+            1,
+            "I want a refund, now.",
+            "I've started return RET-9 for the sweater.",
+            call("start_return", False),
+            call("start_return", True, return_id="RET-9"),
+        ),
+    ]
+    summary, _ = await OfflineSummarizer().summarize(channel="chat", reason="x", turns=turns)
+    assert summary.summary.startswith("Problem (chat): an item arrived torn.")
+    assert "torn down the sleeve" in summary.summary
+    assert "start a return (return id RET-9)" in summary.summary
+    assert "Not done" not in summary.summary
+    assert summary.sentiment == "negative" and summary.satisfaction == 1
+    assert summary.follow_up is not None
+    assert "we started your return (return id RET-9)" in summary.follow_up
+
+
+async def test_an_llm_follow_up_that_is_an_internal_note_is_never_sent_as_is(
+    llm_server: OpenAIStandIn,
+) -> None:
+    answer = {
+        "summary": "The customer exchanged boots for size 9.",
+        "sentiment": "positive",
+        "satisfaction": 5,
+        "resolved": True,
+        "topics": ["exchange"],
+        "follow_up_needed": True,
+        "follow_up": "The customer contacted us about boots. Failed actions: none.",
+    }
+    llm_server.script("internal", Reply(text=json.dumps(answer)))
+    summarizer = LLMSummarizer(
+        settings=llm_settings(llm_server, "internal"), company="Acme", fallback=None
+    )
+    summary, _ = await summarizer.summarize(channel="chat", reason="done", turns=HAPPY)
+    assert summary.summary == answer["summary"]  # the colleague's summary stays the model's
+    assert summary.follow_up is not None
+    assert "The customer" not in summary.follow_up and "Failed" not in summary.follow_up
+    assert "we set up your exchange (order id W2002, exchange id X-77)" in summary.follow_up
+    [request] = llm_server.requests_for("internal")
+    prompt = request["messages"][0]["content"]
+    assert "FINAL outcome" in prompt and "ONLY if the customer's request was actually met" in prompt

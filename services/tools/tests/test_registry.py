@@ -21,6 +21,7 @@ EXPECTED = {
     "create_ticket",
     "schedule_callback",
     "transfer_to_agent",
+    "send_verification_code",
 }
 
 
@@ -58,6 +59,7 @@ def test_side_effecting_skills_are_marked() -> None:
         "exchange_items",
         "create_ticket",
         "schedule_callback",
+        "send_verification_code",
     }
 
 

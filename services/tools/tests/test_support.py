@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 
 async def test_search_knowledge_base_finds_policies(call) -> None:
@@ -61,9 +62,18 @@ async def test_create_ticket_without_verification_has_no_customer(call, db_pool)
     assert (await call("create_ticket", {"subject": "x"}))["error"] == "invalid_arguments"
 
 
+def open_slot() -> datetime:
+    """The next weekday, two or more days ahead, at 10:00 Pacific (inside support hours)."""
+    pacific = ZoneInfo("America/Los_Angeles")
+    day = datetime.now(pacific).date() + timedelta(days=2)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10, 0), pacific)
+
+
 async def test_schedule_callback(call, make_shop, db_pool) -> None:
     shop = await make_shop()
-    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    when = open_slot()
     ids = {"call_id": f"call-cb-{shop.customer_id}", "tool_call_id": "call_c1"}
     args = {"preferred_time": when.isoformat(), "reason": "Question about a refund"}
     first = await call("schedule_callback", args, verified=shop.customer_id, **ids)
@@ -78,7 +88,7 @@ async def test_schedule_callback(call, make_shop, db_pool) -> None:
 
 
 async def test_schedule_callback_unverified_uses_the_caller_number(call) -> None:
-    when = datetime.now(UTC) + timedelta(hours=3)
+    when = open_slot()
     result = await call(
         "schedule_callback",
         {"preferred_time": when.isoformat(), "reason": "billing"},

@@ -140,8 +140,57 @@ class CallSummarized(Event):
     follow_up: str | None = None
 
 
+# --- promises: customer notifications and the verified customer (issue 15) ---------------------
+
+SUBJECT_NOTIFICATION_REQUESTED = "call.notification_requested"
+SUBJECT_CUSTOMER_VERIFIED = "call.customer_verified"
+
+NotificationKind = Literal[
+    "verification_code",
+    "return_confirmation",
+    "exchange_confirmation",
+    "cancellation_confirmation",
+    "address_change_confirmation",
+]
+
+
+class NotificationRequested(Event):
+    """A skill promised the customer a message; post_call sends it once to the contact on file.
+
+    ``event_id`` is the notification id (``Nats-Msg-Id``), fixed when the skill records it, so a
+    republished request is stored once and sent once. The recipient is never in the event: the
+    sender looks up ``customer_id``'s email or phone on file.
+    """
+
+    subject: ClassVar[str] = SUBJECT_NOTIFICATION_REQUESTED
+
+    customer_id: str
+    kind: NotificationKind
+    via: Literal["email", "sms"] = "email"
+    #: What the message states (ids, items, amounts, links), as the skill's result had them.
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerVerified(Event):
+    """The caller proved who they are; the calls table owner records ``customer_id`` on the call."""
+
+    subject: ClassVar[str] = SUBJECT_CUSTOMER_VERIFIED
+
+    channel: str | None = None
+    customer_id: str
+    method: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    model.subject: model for model in (CallStarted, TurnCompleted, CallEnded, CallSummarized)
+    model.subject: model
+    for model in (
+        CallStarted,
+        TurnCompleted,
+        CallEnded,
+        CallSummarized,
+        NotificationRequested,
+        CustomerVerified,
+    )
 }
 
 

@@ -24,6 +24,8 @@ class Readiness:
     def __init__(self) -> None:
         self._checks: dict[str, Check] = {}
         self.draining = False
+        #: Check name -> what it lacks, in plain words (shown by /readyz while it fails).
+        self.notes: dict[str, str] = {}
 
     def add(self, name: str, check: Check) -> None:
         """Register a check; it must return quickly and never raise."""
@@ -58,6 +60,9 @@ def health_routes(readiness: Readiness) -> list[Route]:
             "checks": checks,
             "draining": readiness.draining,
         }
+        lacks = {name: note for name, note in readiness.notes.items() if not checks.get(name)}
+        if lacks:
+            body["lacks"] = lacks
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:

@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from callcenter.common.bus import Bus
+from callcenter.common.events import SUBJECT_NOTIFICATION_REQUESTED
 from callcenter.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -135,6 +136,8 @@ class LiveHub:
         subject = msg.subject
         if self._prefix and subject.startswith(self._prefix):
             subject = subject[len(self._prefix) :]
+        if subject == SUBJECT_NOTIFICATION_REQUESTED:
+            return  # may carry a one-time code for the customer: never shown on a dashboard
         try:
             data = json.loads(msg.data)
         except ValueError:

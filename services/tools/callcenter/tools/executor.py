@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -74,11 +74,14 @@ class CallCenterToolExecutor:
         timeout_s: float,
         registry: Mapping[str, Skill] | None = None,
         caller_id_channels: Iterable[str] = ("voice", "sms"),
+        after_success: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.timeout_s = timeout_s
         self.registry = registry if registry is not None else TOOLS_REGISTRY
         self.caller_id_channels = frozenset(caller_id_channels)
+        #: Called after each successful tool call (the tools service publishes its outbox).
+        self.after_success = after_success
 
     def schemas(self) -> list[dict[str, Any]]:
         """The OpenAI function-tool schema of every tool this executor runs."""
@@ -112,6 +115,8 @@ class CallCenterToolExecutor:
             span.set_attribute("tool.verified", bool(call.verified_customer_id))
             started = time.perf_counter()
             result = await self._execute(name, arguments, call)
+            if result["success"] and self.after_success is not None:
+                self.after_success()
             label = name if name in self.registry else "unknown"
             TOOL_SECONDS.labels(tool=label).observe(time.perf_counter() - started)
             TOOL_CALLS.labels(tool=label, outcome=result.get("error", "ok")).inc()

@@ -24,6 +24,7 @@ from callcenter.common.config import load_config
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.tools.executor import CallCenterToolExecutor, fail
+from callcenter.tools.outbox import OutboxRelay
 
 log = get_logger(__name__)
 
@@ -139,7 +140,11 @@ async def serve() -> None:
             "voice": config.twilio.voice_caller_id_verifies,
             "sms": config.twilio.sms_caller_id_verifies,
         }
+        relay = OutboxRelay(
+            db=runtime.db, bus=runtime.bus, sweep_s=config.notifications.outbox_sweep_s
+        )
         executor = CallCenterToolExecutor(
+            after_success=relay.kick,
             db=runtime.db,
             timeout_s=config.tools.call_timeout_s,
             caller_id_channels=[channel for channel, allowed in trusted.items() if allowed],
@@ -147,7 +152,9 @@ async def serve() -> None:
         service = ToolsService(
             bus=runtime.bus, executor=executor, queue_group=config.tools.queue_group
         )
+        await relay.start()
         await service.start()
+        runtime.on_stop(relay.stop)  # on_stop runs in reverse: in-flight calls finish first
         runtime.on_stop(service.stop)
         await runtime.start_http()
         await runtime.wait_for_shutdown()

@@ -20,6 +20,7 @@ from typing import Any
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import load_config
+from callcenter.voice_pipeline.preflight import preflight
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +70,10 @@ async def simulate(args: argparse.Namespace, turns: list[Turn]) -> int:
         print("no Twilio auth token: set TWILIO_AUTH_TOKEN or pass --auth-token")
         return 2
     gateway = args.gateway or f"http://{config.gateway.host}:{config.gateway.port}"
+    problem = await preflight(config, gateway=gateway)
+    if problem:
+        print(f"cannot place the call: {problem}")
+        return 2
 
     bus = await Bus.connect(config.nats, name="simulate-call", ensure=False)
     seen: list[dict[str, Any]] = []
@@ -84,50 +89,60 @@ async def simulate(args: argparse.Namespace, turns: list[Turn]) -> int:
         auth_token=token,
         from_number=args.from_number,
     )
+    budget = args.timeout * (len(turns) + 2) + 10.0
     try:
-        await caller.call()
-        call_id = caller.parameters.get("call_id", "?")
-        print(f"call {call_id} (CallSid {caller.call_sid})")
-        greeting = await caller.wait_for_bot(timeout_s=args.timeout)
-        assert caller.connected_at is not None
-        print(
-            f"  bot   greeting, {greeting.seconds:.1f}s of audio, first audio "
-            f"{(greeting.started - caller.connected_at) * 1000:.0f} ms after stream start"
-        )
-        for index, (label, audio, digits) in enumerate(turns):
-            if digits is not None:
-                await caller.dtmf(digits)
-            else:
-                assert audio is not None
-                await caller.say(ulaw=audio)
-            ended_at = time.monotonic()
-            print(f"  you   {label}")
-            try:
-                reply = await caller.wait_for_bot(after=ended_at, timeout_s=args.timeout)
-                felt = (reply.started - ended_at) * 1000
-            except TimeoutError:
-                print("  bot   (no answer)")
-                continue
-            event = await _turn_event(seen, call_id, index, timeout_s=5.0)
-            text = event["assistant_text"] if event else "(no turn.completed seen)"
-            print(f"  bot   {text}")
-            latency = event.get("latency", {}) if event else {}
-            stages = ", ".join(f"{k}={v}" for k, v in latency.items() if v is not None)
-            print(f"        felt {felt:.0f} ms (end of speech -> first audio); {stages}")
-        await caller.hang_up()
-        for _ in range(50):
-            ended = [
-                e for e in seen if e["subject"].endswith("call.ended") and e["call_id"] == call_id
-            ]
-            if ended:
-                print(f"call ended: {ended[0]['reason']}, {ended[0]['turn_count']} turns")
-                break
-            await asyncio.sleep(0.1)
-        return 0
+        async with asyncio.timeout(budget):
+            return await _converse(args, caller, turns, seen)
+    except TimeoutError:
+        print(f"gave up: the call did not finish within {budget:.0f} s (--timeout per reply)")
+        return 1
     finally:
         await sub.unsubscribe()
         await sub_end.unsubscribe()
         await bus.drain()
+
+
+async def _converse(
+    args: argparse.Namespace, caller: Any, turns: list[Turn], seen: list[dict[str, Any]]
+) -> int:
+    """Greeting, each turn, hang-up; prints as it goes."""
+    await caller.call()
+    call_id = caller.parameters.get("call_id", "?")
+    print(f"call {call_id} (CallSid {caller.call_sid})")
+    greeting = await caller.wait_for_bot(timeout_s=args.timeout)
+    assert caller.connected_at is not None
+    print(
+        f"  bot   greeting, {greeting.seconds:.1f}s of audio, first audio "
+        f"{(greeting.started - caller.connected_at) * 1000:.0f} ms after stream start"
+    )
+    for index, (label, audio, digits) in enumerate(turns):
+        if digits is not None:
+            await caller.dtmf(digits)
+        else:
+            assert audio is not None
+            await caller.say(ulaw=audio)
+        ended_at = time.monotonic()
+        print(f"  you   {label}")
+        try:
+            reply = await caller.wait_for_bot(after=ended_at, timeout_s=args.timeout)
+            felt = (reply.started - ended_at) * 1000
+        except TimeoutError:
+            print("  bot   (no answer)")
+            continue
+        event = await _turn_event(seen, call_id, index, timeout_s=5.0)
+        text = event["assistant_text"] if event else "(no turn.completed seen)"
+        print(f"  bot   {text}")
+        latency = event.get("latency", {}) if event else {}
+        stages = ", ".join(f"{k}={v}" for k, v in latency.items() if v is not None)
+        print(f"        felt {felt:.0f} ms (end of speech -> first audio); {stages}")
+    await caller.hang_up()
+    for _ in range(50):
+        ended = [e for e in seen if e["subject"].endswith("call.ended") and e["call_id"] == call_id]
+        if ended:
+            print(f"call ended: {ended[0]['reason']}, {ended[0]['turn_count']} turns")
+            break
+        await asyncio.sleep(0.1)
+    return 0
 
 
 async def _turn_event(

@@ -11,6 +11,7 @@ import asyncio
 from fastapi import FastAPI, WebSocket
 
 from callcenter.common.config import load_config
+from callcenter.common.config.voice_gaps import voice_gaps
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.voice_pipeline.apology import ApologyCache
@@ -57,6 +58,13 @@ async def serve() -> None:
             config=config, bus=runtime.bus, redis=runtime.redis, db=runtime.db, apology=apology
         )
         warm = asyncio.create_task(apology.load())
+        gaps = voice_gaps(config)  # issue 15: not ready, saying why, without speech providers
+
+        async def speech_providers() -> bool:
+            return not gaps
+
+        runtime.readiness.add("speech_providers", speech_providers)
+        runtime.readiness.notes["speech_providers"] = "; ".join(gaps)
 
         async def end_calls() -> None:
             state["draining"] = True

@@ -8,6 +8,7 @@ import sys
 import yaml
 
 from callcenter.common.config import MissingConfigError, load_config, masked_config
+from callcenter.common.config.voice_gaps import voice_gaps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,5 +30,7 @@ def _check(_: argparse.Namespace) -> int:
         print(f"configuration invalid:\n{exc}", file=sys.stderr)
         return 2
     sys.stdout.write(yaml.safe_dump(masked_config(config), sort_keys=False))
+    for gap in voice_gaps(config):
+        print(f"# warning: voice calls cannot work: {gap}", file=sys.stderr)
     print("# configuration OK", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ import httpx
 from callcenter.common.bus.connection import START_HINT as NATS_HINT
 from callcenter.common.config import CallCenterConfig, load_config
 from callcenter.common.db.pool import START_HINT as PG_HINT
+from callcenter.common.mail_catcher import MailCatcher
 from callcenter.common.runtime import REDIS_START_HINT
 
 SERVICES = ["tools", "conversation", "post_call", "voice_pipeline", "gateway"]
@@ -109,19 +110,62 @@ async def check_dependencies(config: CallCenterConfig) -> list[str]:
     return problems
 
 
-async def _wait_ready(url: str, proc: asyncio.subprocess.Process, timeout: float) -> bool:
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+async def start_mail_catcher(config: CallCenterConfig) -> tuple[MailCatcher | None, str]:
+    """A mail catcher on the SMTP port when SMTP is local and nothing listens there.
+
+    Returns:
+        The catcher (None when none was started) and a line saying where mail goes.
+
+    """
+    smtp = config.smtp
+    where = f"{smtp.host}:{smtp.port}"
+    if not smtp.enabled:
+        return None, "off (smtp.enabled is false): no email is sent"
+    if await _reachable(f"smtp://{where}", smtp.port):
+        return None, f"SMTP server at {where}"
+    if smtp.host not in LOCAL_HOSTS:
+        return None, f"✗ nothing answers at {where}: emails will be retried, then dead-lettered"
+    catcher = MailCatcher(config=config)
+    try:
+        await catcher.start()
+    except OSError as exc:  # taken between the check and the bind
+        return None, f"✗ could not listen on {where} ({exc}); emails may not be delivered"
+    except ModuleNotFoundError:
+        return None, (
+            f"✗ nothing answers at {where} and aiosmtpd is not installed "
+            "(uv sync --all-packages), so emails cannot be delivered"
+        )
+    return catcher, f"local mail catcher on {where} (read it at /dashboard/mail)"
+
+
+#: Readiness checks a local run may fail and still be useful (said, not fatal).
+OPTIONAL_CHECKS = {"speech_providers"}
+
+
+async def _wait_ready(
+    url: str, proc: asyncio.subprocess.Process, timeout: float
+) -> tuple[bool, dict[str, str]]:
+    """Whether the service became ready, and what it says it lacks (optional checks only)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.returncode is not None:
-                return False
+                return False, {}
             try:
-                if (await client.get(f"{url}/readyz")).status_code == 200:
-                    return True
-            except httpx.HTTPError:
+                reply = await client.get(f"{url}/readyz")
+                if reply.status_code == 200:
+                    return True, {}
+                body = reply.json()
+                failing = {name for name, ok in body.get("checks", {}).items() if not ok}
+                if failing and failing <= OPTIONAL_CHECKS and not body.get("draining"):
+                    return True, dict(body.get("lacks") or {})
+            except (httpx.HTTPError, ValueError):
                 pass
             await asyncio.sleep(0.3)
-    return False
+    return False, {}
 
 
 async def _supervise(args: argparse.Namespace) -> int:
@@ -135,6 +179,7 @@ async def _supervise(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start-up
     child_env, admin_token = local_secrets(config, log_dir.parent / "local-secrets.env")
     wanted = args.only or SERVICES
+    catcher, mail_line = await start_mail_catcher(config)
     procs: dict[str, asyncio.subprocess.Process] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,17 +195,23 @@ async def _supervise(args: argparse.Namespace) -> int:
 
     for service in wanted:
         procs[service] = await start(service)
-        ok = await _wait_ready(health_url(config, service), procs[service], args.ready_timeout)
+        ok, lacks = await _wait_ready(
+            health_url(config, service), procs[service], args.ready_timeout
+        )
         mark = "✓" if ok else "✗"
         print(
             f"{mark} {service:<15} {health_url(config, service)}  (log: {log_dir / (service + '.log')})"
         )
+        for note in lacks.values():
+            print(f"  ! {service} runs, but voice calls cannot work: {note}")
         if not ok:
             print(f"  {service} did not become ready; see its log", file=sys.stderr)
             for proc in procs.values():
                 if proc.returncode is None:
                     proc.send_signal(signal.SIGTERM)
             await asyncio.gather(*(p.wait() for p in procs.values()))
+            if catcher is not None:
+                await catcher.stop()
             return 1
     base = config.gateway.public_base_url.rstrip("/")
     print()
@@ -171,6 +222,7 @@ async def _supervise(args: argparse.Namespace) -> int:
     )
     print(f"  Twilio voice webhook: {base}/twilio/voice   SMS webhook: {base}/twilio/sms")
     print(f"  Media stream: {config.voice_pipeline.public_ws_url}")
+    print(f"  Mail:        {mail_line}")
     print("  Terminal chat: uv run callcenter chat        Stop: Ctrl-C")
     restarts: dict[str, int] = dict.fromkeys(procs, 0)
     while not stop.is_set():
@@ -196,6 +248,8 @@ async def _supervise(args: argparse.Namespace) -> int:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
     await asyncio.gather(*(p.wait() for p in procs.values()))
+    if catcher is not None:
+        await catcher.stop()
     return 0
 
 

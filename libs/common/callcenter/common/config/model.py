@@ -14,6 +14,7 @@ from pydantic_settings import (
 )
 
 from callcenter.common.config.sections import (
+    CallbackSettings,
     ConversationSettings,
     CrmSettings,
     DatabaseSettings,
@@ -23,6 +24,7 @@ from callcenter.common.config.sections import (
     LLMSettings,
     LoggingSettings,
     NatsSettings,
+    NotificationSettings,
     PostCallSettings,
     RedisSettings,
     SmtpSettings,
@@ -82,6 +84,8 @@ class CallCenterConfig(BaseSettings):
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
 
     @classmethod
     def settings_customise_sources(

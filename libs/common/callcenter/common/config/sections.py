@@ -176,7 +176,16 @@ class PostCallSettings(Section):
     ack_wait_s: float = 30.0
     retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
     steps: list[str] = Field(
-        default_factory=lambda: ["transcript", "summary", "crm", "email", "ticket", "metrics"]
+        default_factory=lambda: [
+            "transcript",
+            "summary",
+            "crm",
+            "email",
+            "ticket",
+            "metrics",
+            "notify",
+            "verified",
+        ]
     )
     ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
     durable_prefix: str = "post_call_"
@@ -277,3 +286,33 @@ class CrmSettings(Section):
     hubspot_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_timeout_s: float = 10.0
+
+
+# --- promises (issue 15): customer notifications and callback hours -------------------------------
+
+
+class NotificationSettings(Section):
+    """Messages the assistant promises (codes, confirmations), sent by post_call's ``notify``."""
+
+    #: The business number SMS notifications come from (Twilio's Messages API ``From``).
+    sms_from: str | None = None
+    code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    #: One-time codes sent per customer per hour, over every call and channel.
+    codes_per_hour: int = Field(default=3, ge=1, le=20)
+    #: Where a return label is downloaded; ``{return_id}`` is filled in.
+    return_label_url: str = "http://localhost:8000/returns/{return_id}/label.pdf"
+    #: How often the tools service republishes notifications whose publish failed.
+    outbox_sweep_s: float = Field(default=5.0, gt=0)
+
+
+class CallbackSettings(Section):
+    """When a person can call a customer back (the hours the knowledge base states)."""
+
+    #: The business's own zone, in which the hours below hold.
+    timezone: str = "America/Los_Angeles"
+    #: ISO weekdays (1 = Monday) and local opening hours ("HH:MM").
+    days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    opens: str = "06:00"
+    closes: str = "18:00"
+    #: Zone assumed for a customer whose address gives none (and who did not say).
+    default_customer_timezone: str = "America/New_York"

@@ -71,7 +71,8 @@ class Entities:
             "first_name": self.first_name,
             "last_name": self.last_name,
             "address": self.address,
-            "preferred_time": self.when.isoformat() if self.when else None,
+            # wall-clock time as the customer said it: the tools read it in the customer's zone
+            "preferred_time": self.when.replace(tzinfo=None).isoformat() if self.when else None,
             "size": self.size,
             "color": self.color,
         }

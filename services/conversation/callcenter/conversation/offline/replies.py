@@ -111,7 +111,7 @@ def cancelled(data: dict[str, Any]) -> str:
     text = f"Done: order {data.get('order_id')} is cancelled."
     if data.get("refund_amount"):
         text += f" You'll get {_money(data['refund_amount'])} back."
-    return _then(text, data, "refund_note")
+    return _confirmation(_then(text, data, "refund_note"), data)
 
 
 def returned(data: dict[str, Any]) -> str:
@@ -147,7 +147,7 @@ def address_changed(data: dict[str, Any]) -> str:
     where = ", ".join(
         str(address[k]) for k in ("line1", "line2", "city", "state", "zip") if address.get(k)
     )
-    return f"Order {data.get('order_id')} will now ship to {where}."
+    return _confirmation(f"Order {data.get('order_id')} will now ship to {where}.", data)
 
 
 def ticket(data: dict[str, Any]) -> str:
@@ -157,10 +157,10 @@ def ticket(data: dict[str, Any]) -> str:
 
 def callback(data: dict[str, Any]) -> str:
     """A callback confirmation."""
-    when = moment(data.get("scheduled_for") or data.get("preferred_time"))
+    when = data.get("when_local") or moment(data.get("scheduled_for") or data.get("preferred_time"))
     text = "I've scheduled a callback"
     if when:
-        text += f" for {when} UTC"
+        text += f" for {when}"
     if data.get("phone"):
         text += f" to {data['phone']}"
     return text + "."
@@ -178,6 +178,20 @@ def found_account(data: dict[str, Any]) -> str:
         name = data.get("first_name") or data.get("name")
         return f"I found your account{', ' + str(name) if name else ''}. How can I help?"
     return "I found an account with those details. " + ASK_VERIFY
+
+
+def _confirmation(text: str, data: dict[str, Any]) -> str:
+    """``text`` plus where the tool says a confirmation is being sent (only if it says so)."""
+    sent = data.get("confirmation") or {}
+    if not sent.get("to"):
+        return text
+    how = "texted" if sent.get("via") == "sms" else "emailed"
+    return f"{text} A confirmation is being {how} to {sent['to']}."
+
+
+def code_requested(data: dict[str, Any]) -> str:
+    """What ``send_verification_code`` said it did."""
+    return str(data.get("message") or "") + " When it arrives, tell me the code."
 
 
 def _then(text: str, data: dict[str, Any], key: str = "next_steps") -> str:
@@ -209,4 +223,5 @@ RENDER = {
     "schedule_callback": callback,
     "verify_identity": verified,
     "lookup_customer": found_account,
+    "send_verification_code": code_requested,
 }

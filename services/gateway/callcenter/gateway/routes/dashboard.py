@@ -153,8 +153,21 @@ PAGE_SPECS = {
     ),
     "calls": Page(fragment="calls.html", title="Calls", nav="calls", scripts=("calls.js",)),
     "call": Page(fragment="call.html", title="Call", nav="calls", scripts=("call.js",)),
+    # issue 15: caught mail and dead letters
+    "mail": Page(fragment="mail.html", title="Mail", nav="mail", scripts=("mail.js",)),
+    "dead_letters": Page(
+        fragment="dead_letters.html",
+        title="Dead letters",
+        nav="dead_letters",
+        scripts=("dead_letters.js",),
+    ),  # fmt: skip
 }
-NAV = (("live", "/dashboard", "Live"), ("calls", "/dashboard/calls", "Calls"))
+NAV = (
+    ("live", "/dashboard", "Live"),
+    ("calls", "/dashboard/calls", "Calls"),
+    ("mail", "/dashboard/mail", "Mail"),
+    ("dead_letters", "/dashboard/dead-letters", "Dead letters"),
+)
 
 
 @cache
@@ -193,6 +206,18 @@ async def overview_page(request: Request) -> Response:
 async def calls_page(request: Request) -> Response:
     """The call list with filters."""
     return _page(request, "calls")
+
+
+@router.get("/dashboard/mail", include_in_schema=False)
+async def mail_page(request: Request) -> Response:
+    """Mail the local catcher received (what customers would get)."""
+    return _page(request, "mail")
+
+
+@router.get("/dashboard/dead-letters", include_in_schema=False)
+async def dead_letters_page(request: Request) -> Response:
+    """Dead letters, each with a replay button."""
+    return _page(request, "dead_letters")
 
 
 @router.get("/dashboard/calls/{call_id}", include_in_schema=False)

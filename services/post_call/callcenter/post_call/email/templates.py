@@ -1,4 +1,6 @@
-"""The follow-up email, as plain text and HTML, stating what was agreed.
+"""The follow-up email, as plain text and HTML: what we did and what happens next, for the customer.
+
+It never carries the internal summary (that is for the CRM and the ticket).
 
 Every value is PII-redacted and (in the HTML part) escaped before it is placed in a template.
 """
@@ -16,10 +18,9 @@ TEXT = Template(
 
 thank you for contacting $company by $channel.
 
-$summary
-
-What we agreed:
 $agreed
+
+What happens next: $next
 
 If anything is not right, just reply to this email and we will help.
 
@@ -35,9 +36,9 @@ HTML = Template(
 <html><body style="font-family: sans-serif; line-height: 1.5">
 <p>Hello $name,</p>
 <p>thank you for contacting $company by $channel.</p>
-<p>$summary</p>
-<h3>What we agreed</h3>
 <p>$agreed</p>
+<h3>What happens next</h3>
+<p>$next</p>
 <p>If anything is not right, just reply to this email and we will help.</p>
 <p>$company Support</p>
 <p style="color: #777; font-size: 12px">Your reference: $call_id<br>
@@ -63,8 +64,8 @@ def render_follow_up(
     name: str | None,
     channel: str | None,
     call_id: str,
-    summary: str,
     agreed: str | None,
+    resolved: bool,
 ) -> FollowUp:
     """Fill the templates; every value is redacted, and escaped for HTML."""
     values = {
@@ -74,8 +75,12 @@ def render_follow_up(
             channel or "", "phone"
         ),
         "call_id": call_id,
-        "summary": redact(summary),
         "agreed": redact(agreed or "Our team will follow up with you about your request."),
+        "next": (
+            "nothing more is needed from you."
+            if resolved
+            else "our team picks up what is still open and contacts you."
+        ),
     }
     escaped = {key: html.escape(value) for key, value in values.items()}
     return FollowUp(

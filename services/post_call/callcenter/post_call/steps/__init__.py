@@ -4,13 +4,24 @@ from callcenter.post_call.steps.base import Outcome, Step, StepContext
 from callcenter.post_call.steps.crm import CrmStep
 from callcenter.post_call.steps.email import EmailStep
 from callcenter.post_call.steps.metrics import MetricsStep
+from callcenter.post_call.steps.notify import NotifyStep
 from callcenter.post_call.steps.summary import SummaryStep
 from callcenter.post_call.steps.ticket import TicketStep
 from callcenter.post_call.steps.transcript import TranscriptStep
+from callcenter.post_call.steps.verified import VerifiedStep
 
 STEPS: dict[str, type[Step]] = {
     step.name: step
-    for step in (TranscriptStep, SummaryStep, CrmStep, EmailStep, TicketStep, MetricsStep)
+    for step in (
+        TranscriptStep,
+        SummaryStep,
+        CrmStep,
+        EmailStep,
+        TicketStep,
+        MetricsStep,
+        NotifyStep,
+        VerifiedStep,
+    )
 }
 
 

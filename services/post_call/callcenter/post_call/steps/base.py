@@ -55,6 +55,15 @@ class Outcome:
 DONE = Outcome()
 
 
+def constant(outcome: Outcome) -> Callable[[asyncpg.Connection], Awaitable[Outcome]]:
+    """An effect that only records ``outcome`` (for :meth:`Step.effect_once`)."""
+
+    async def effect(conn: asyncpg.Connection) -> Outcome:
+        return outcome
+
+    return effect
+
+
 def skipped(reason: str) -> Outcome:
     """The step ran and decided there was nothing to do."""
     return Outcome(status="skipped", detail=reason)

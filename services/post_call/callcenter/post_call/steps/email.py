@@ -11,7 +11,6 @@ before its record, so that delivery is dead-lettered for a person to check, neve
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 import asyncpg
@@ -26,6 +25,7 @@ from callcenter.post_call.steps.base import (
     Outcome,
     Step,
     StepContext,
+    constant,
     crash_requested,
     skipped,
 )
@@ -67,7 +67,7 @@ class EmailStep(Step):
                 return False
             plan = await self._plan(conn, event)
         if isinstance(plan, Outcome):
-            return await self.effect_once(event, _constant(plan))
+            return await self.effect_once(event, constant(plan))
         to_address, mail, msg_id = plan
         if not await self._reserve(event, to_address, mail, msg_id):
             status = await self.db.fetchval(
@@ -75,7 +75,7 @@ class EmailStep(Step):
             )
             if status == "sent":
                 return await self.effect_once(
-                    event, _constant(skipped("already sent for this call"))
+                    event, constant(skipped("already sent for this call"))
                 )
             raise PermanentFailure(
                 "the follow-up email may already have been delivered (an earlier attempt stopped "
@@ -122,8 +122,8 @@ class EmailStep(Step):
             name=contact.name,
             channel=event.channel,
             call_id=event.call_id,
-            summary=event.summary,
             agreed=event.follow_up,
+            resolved=event.resolved,
         )
         return contact.email, mail, message_id(event.call_id, smtp.from_address)
 
@@ -145,10 +145,3 @@ class EmailStep(Step):
             msg_id,
         )
         return inserted is not None
-
-
-def _constant(outcome: Outcome) -> Callable[[asyncpg.Connection], Awaitable[Outcome]]:
-    async def effect(conn: asyncpg.Connection) -> Outcome:
-        return outcome
-
-    return effect

@@ -15,15 +15,17 @@ class CallSummary(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     summary: str = Field(
-        description="Two or three sentences: why the customer called, what was done"
+        description="For colleagues: the problem in plain words, the final outcome of each "
+        "action, what remains"
     )
     sentiment: Literal["positive", "neutral", "negative"]
     satisfaction: int = Field(ge=1, le=5, description="Estimated customer satisfaction, 1 to 5")
-    resolved: bool = Field(description="Whether the customer's issue was resolved in the call")
+    resolved: bool = Field(description="Only true when the customer's request was actually met")
     topics: list[str] = Field(default_factory=list, description="Short topic labels")
     follow_up_needed: bool = Field(description="Whether the customer should get a follow-up")
     follow_up: str | None = Field(
-        default=None, description="What was agreed with the customer, stated plainly"
+        default=None,
+        description="Written to the customer: what we did and what happens next (never internal)",
     )
 
 

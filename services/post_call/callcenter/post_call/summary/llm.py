@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,16 +13,23 @@ from callcenter.common.bus.consumer import RetryLater
 from callcenter.common.config.sections import LLMModelSettings, LLMSettings
 from callcenter.common.logging import get_logger
 from callcenter.post_call.summary.base import CallSummary, Summarizer, TranscriptTurn
+from callcenter.post_call.summary.offline import OfflineSummarizer
 
 log = get_logger(__name__)
 
 SYSTEM_PROMPT = (
     "You summarise customer-service conversations of {company} for the CRM. Answer with JSON only, "
-    "matching the schema: summary (two or three plain sentences: why the customer got in touch and "
-    "what was done), sentiment (positive, neutral or negative), satisfaction (1 = very unhappy to "
-    "5 = delighted), resolved (true only if the customer's issue was settled in the conversation), "
-    "topics (short labels), follow_up_needed, follow_up (what was agreed with the customer, in "
-    "plain words addressed to them, or null). Never include card numbers or codes."
+    "matching the schema. summary: plain sentences for a colleague: the customer's problem in "
+    "plain words (what is wrong, e.g. 'the sweater arrived torn', not a category), what was done "
+    "(the FINAL outcome of each action: a later success overrides an earlier failure of the same "
+    "action; tool results are the truth, not what the assistant claimed), and what remains open. "
+    "sentiment (positive, neutral or negative), satisfaction (1 = very unhappy to 5 = delighted), "
+    "resolved (true ONLY if the customer's request was actually met; false when the assistant "
+    "could not find or do what was asked, or the customer wanted a person), topics (short "
+    "labels), follow_up_needed, follow_up: a short message written TO the customer: what we did "
+    "for them and what happens next, in plain friendly words; never internal notes, tool names, "
+    "failures they need not act on, or the summary itself (null when there is nothing to say). "
+    "Never include card numbers or codes."
 )
 
 
@@ -39,6 +47,28 @@ def render_transcript(turns: list[TranscriptTurn]) -> str:
             suffix = " (interrupted)" if turn.interrupted else ""
             lines.append(f"Assistant{suffix}: {turn.assistant_text}")
     return "\n".join(lines) or "(no turns)"
+
+
+#: Signs that a follow-up meant for the customer is really an internal note.
+_INTERNAL = re.compile(
+    r"(?i)\bthe customer\b|\bcustomer (contacted|called|wrote)\b|\bfailed actions?\b|"
+    r"\btool\b|\bnot resolved\b|\bsentiment\b|\bsatisfaction\b"
+)
+
+
+async def customer_facing(
+    summary: CallSummary, *, channel: str, reason: str, turns: list[TranscriptTurn]
+) -> CallSummary:
+    """``summary`` whose ``follow_up`` (sent to the customer) is never an internal note.
+
+    A model that writes "The customer contacted us… Failed actions…" as the follow-up gets the
+    offline summariser's customer-facing text (what we did, what happens next) instead.
+    """
+    if not summary.follow_up or not _INTERNAL.search(summary.follow_up):
+        return summary
+    offline, _ = await OfflineSummarizer().summarize(channel=channel, reason=reason, turns=turns)
+    log.warning("the model's follow-up read as an internal note; using the offline one")
+    return summary.model_copy(update={"follow_up": offline.follow_up})
 
 
 def _litellm() -> Any:
@@ -113,7 +143,11 @@ class LLMSummarizer(Summarizer):
                     response_format=response_format,
                 )
                 content = response.choices[0].message.content or ""
-                return CallSummary.model_validate_json(_json_text(content)), model.model
+                summary = CallSummary.model_validate_json(_json_text(content))
+                checked = await customer_facing(
+                    summary, channel=channel, reason=reason, turns=turns
+                )
+                return checked, model.model
             except ValidationError as exc:
                 errors.append(f"{model.model}: invalid summary ({exc.error_count()} errors)")
             except Exception as exc:

@@ -1,12 +1,16 @@
-"""The offline summariser: extractive summary, lexicon sentiment, agreed actions from tool calls.
+"""The offline summariser: the problem in plain words, each action's final outcome, what remains.
 
 Deterministic and instant; used when no LLM is configured and as the fallback when every model
-fails. It reads what the customer said, which tools ran and what the assistant said last.
+fails. It reads what the customer said, which tools ran (the last outcome of each action wins: a
+return that failed and then succeeded is done) and what the assistant said last. "Resolved" only
+when something answered or acted on the request, nothing the customer asked for is left failed,
+and the conversation did not end on "I couldn't find anything" or a wish for a person.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.post_call.summary.base import CallSummary, Summarizer, TranscriptTurn
@@ -68,6 +72,42 @@ AGREED_VERBS = {
     "create_ticket": "open a support ticket",
     "transfer_to_agent": "pass the conversation to a human agent",
 }
+#: What an action did, in the customer's words (for the email), by tool.
+DONE_FOR_CUSTOMER = {
+    "cancel_order": "we cancelled your order",
+    "update_shipping_address": "we changed the shipping address of your order",
+    "start_return": "we started your return",
+    "exchange_items": "we set up your exchange",
+    "schedule_callback": "we booked a callback from our team",
+    "create_ticket": "we opened a support ticket",
+    "transfer_to_agent": "we passed your conversation to a colleague",
+}
+#: Problem words in what the customer said -> the problem in plain words.
+PROBLEMS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("torn", "ripped", "tear ", "a tear", "hole in"), "an item arrived torn"),
+    (("damaged", "broken", "cracked", "defective", "faulty"), "an item arrived damaged"),
+    (("wrong item", "wrong size", "wrong colour", "wrong color", "not what i ordered"),
+     "the wrong item was delivered"),
+    (("missing",), "something is missing from an order"),
+    (("never arrived", "hasn't arrived", "has not arrived", "didn't arrive", "not arrived",
+      "where is my order", "still waiting"), "an order has not arrived"),
+    (("late", "delayed"), "an order is late"),
+    (("charged twice", "double charged", "overcharged", "charged me"), "a charge is wrong"),
+    (("doesn't fit", "does not fit", "too small", "too big", "too large"), "an item does not fit"),
+    (("cancel",), "they want to cancel an order"),
+    (("return", "send back", "refund"), "they want to return something"),
+    (("exchange", "swap"), "they want to exchange an item"),
+    (("address",), "they want to change a shipping address"),
+    (("call me back", "callback", "call back"), "they want a call back"),
+)  # fmt: skip
+#: The assistant's last words that mean the request was not met.
+FAILURE_REPLY_CUES = (
+    "couldn't find", "could not find", "can't find", "cannot find", "no information",
+    "i'm not able", "i am not able", "unable to", "i can't do", "i can't help", "isn't something",
+    "i don't have", "something went wrong", "not available", "can't reach",
+)  # fmt: skip
+#: Tools that only look something up for the assistant (no answer to the customer on their own).
+HELPERS = {"verify_identity", "lookup_customer"}
 _WORD = re.compile(r"[a-z']+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _ID_KEYS = ("order_id", "return_id", "exchange_id", "ticket_id", "callback_id", "tracking_number")
@@ -101,6 +141,48 @@ def lexicon_score(texts: list[str]) -> tuple[int, int, bool]:
     return pos, neg, strong
 
 
+def _data(result: Any) -> dict[str, Any]:
+    if not isinstance(result, dict):
+        return {}
+    data = result.get("data", result)
+    return data if isinstance(data, dict) else {}
+
+
+def _answered(name: str, result: Any) -> bool:
+    """Whether a successful call actually gave the customer something (not an empty search)."""
+    data = _data(result)
+    if name == "search_knowledge_base":
+        return bool(data.get("articles") or data.get("results"))
+    if name == "list_recent_orders":
+        return bool(data.get("orders"))
+    return True
+
+
+def _action_key(call: dict[str, Any]) -> str:
+    args = call.get("arguments") or {}
+    target = args.get("order_id") if isinstance(args, dict) else None
+    return f"{call.get('name')}:{target or ''}"
+
+
+def _problem(user_texts: list[str]) -> tuple[str | None, str]:
+    """The problem in plain words (None when none is recognised) and the customer's own line."""
+    for text in user_texts:
+        lowered = " " + text.lower() + " "
+        for words, problem in PROBLEMS:
+            if any(w in lowered for w in words):
+                sentence = next(
+                    (
+                        s
+                        for s in _SENTENCE.split(" ".join(text.split()))
+                        if any(w in " " + s.lower() + " " for w in words)
+                    ),
+                    text,
+                )
+                return problem, _clip(sentence)
+    first = user_texts[0] if user_texts else ""
+    return None, _clip(_first_sentence(first) or first)
+
+
 def _tool_ids(result: Any) -> list[str]:
     if not isinstance(result, dict):
         return []
@@ -108,6 +190,17 @@ def _tool_ids(result: Any) -> list[str]:
     if not isinstance(data, dict):
         return []
     return [f"{key.replace('_', ' ')} {data[key]}" for key in _ID_KEYS if data.get(key)]
+
+
+@dataclass(slots=True)
+class _Action:
+    """The final outcome of one action (tool and order) in the conversation."""
+
+    name: str
+    success: bool
+    ids: list[str] = field(default_factory=list)
+    error: str | None = None
+    answered: bool = True
 
 
 class OfflineSummarizer(Summarizer):
@@ -124,29 +217,54 @@ class OfflineSummarizer(Summarizer):
         for topic, words in TOPIC_WORDS.items():
             if any(w in lowered for w in words):
                 topics.append(topic)
-        agreed: list[str] = []
-        failed: list[str] = []
+        # The last outcome of each action wins: a later success overrides an earlier failure.
+        actions: dict[str, _Action] = {}
         for call in calls:
             name = str(call.get("name", ""))
-            topic, is_agreement = TOOL_TOPICS.get(name, (None, False))
+            topic, _ = TOOL_TOPICS.get(name, (None, False))
             if topic and topic not in topics:
                 topics.append(topic)
-            if not call.get("success", False):
-                failed.append(name)
-            elif is_agreement:
-                ids = _tool_ids(call.get("result"))
-                verb = AGREED_VERBS.get(name, name.replace("_", " "))
-                agreed.append(verb + (f" ({', '.join(ids)})" if ids else ""))
+            success = bool(call.get("success", False))
+            actions[_action_key(call)] = _Action(
+                name=name,
+                success=success,
+                ids=_tool_ids(call.get("result")) if success else [],
+                error=None if success else str(call.get("error") or "failed"),
+                answered=success and _answered(name, call.get("result")),
+            )
+        agreed = [
+            AGREED_VERBS[a.name] + (f" ({', '.join(a.ids)})" if a.ids else "")
+            for a in actions.values()
+            if a.success and a.name in AGREED_VERBS
+        ]
+        done_for_customer = [
+            DONE_FOR_CUSTOMER[a.name] + (f" ({', '.join(a.ids)})" if a.ids else "")
+            for a in actions.values()
+            if a.success and a.name in DONE_FOR_CUSTOMER
+        ]
+        outstanding = [
+            f"{AGREED_VERBS.get(a.name, a.name.replace('_', ' '))} ({(a.error or '').replace('_', ' ')})"
+            for a in actions.values()
+            if not a.success and a.name not in HELPERS
+        ]
+        problem, their_words = _problem(user_texts)
 
         pos, neg, strong = lexicon_score(user_texts)
         last_user = user_texts[-1].lower() if user_texts else ""
+        last_reply = next(
+            (t.assistant_text for t in reversed(turns) if t.assistant_text.strip()), ""
+        )
         escalated = any(c.get("name") == "transfer_to_agent" for c in calls) or "transfer" in reason
         unresolved_cue = any(cue in last_user for cue in UNRESOLVED_CUES)
+        failed_reply = any(cue in last_reply.lower() for cue in FAILURE_REPLY_CUES)
+        met = any(a.success and a.answered and a.name not in HELPERS for a in actions.values())
         resolved = (
             bool(turns)
+            and met
             and not escalated
             and not unresolved_cue
-            and not (failed and not agreed and neg > pos)
+            and not outstanding
+            and not failed_reply
         )
         if neg > pos:
             sentiment = "negative"
@@ -162,15 +280,17 @@ class OfflineSummarizer(Summarizer):
         if not resolved:
             satisfaction = max(1, min(satisfaction, 2) if sentiment != "positive" else 3)
 
+        remains = self._remains(
+            resolved=resolved, outstanding=outstanding, escalated=escalated, problem=problem
+        )
         summary = self._summary_text(
-            channel=channel, turns=turns, topics=topics, agreed=agreed, failed=failed,
-            resolved=resolved, reason=reason,
+            channel=channel, turns=turns, topics=topics, problem=problem,
+            their_words=their_words, agreed=agreed, outstanding=outstanding,
+            remains=remains, resolved=resolved, reason=reason, last_reply=last_reply,
         )  # fmt: skip
-        follow_up = None
-        if agreed:
-            follow_up = "We agreed to " + "; ".join(agreed) + "."
-        elif not resolved:
-            follow_up = "Your request is not fully resolved yet; our team will follow up."
+        follow_up = self._for_customer(
+            done=done_for_customer, resolved=resolved, escalated=escalated, remains=remains
+        )
         result = CallSummary(
             summary=summary,
             sentiment=sentiment,
@@ -183,30 +303,69 @@ class OfflineSummarizer(Summarizer):
         return result, "offline"
 
     @staticmethod
+    def _remains(
+        *, resolved: bool, outstanding: list[str], escalated: bool, problem: str | None
+    ) -> list[str]:
+        if resolved:
+            return []
+        remains = [f"could not {item}" for item in outstanding]
+        if escalated:
+            remains.append("a colleague takes over the conversation")
+        if not remains:
+            remains.append(
+                f"the customer's problem ({problem}) is not solved yet"
+                if problem
+                else "the customer's request is not met yet"
+            )
+        return remains
+
+    @staticmethod
+    def _for_customer(
+        *, done: list[str], resolved: bool, escalated: bool, remains: list[str]
+    ) -> str | None:
+        """What the follow-up email tells the customer: what we did and what happens next."""
+        parts: list[str] = []
+        if done:
+            parts.append("Here is what we did: " + "; ".join(done) + ".")
+        if resolved:
+            if not done:
+                return None
+            parts.append("Any confirmations we promised come in separate messages.")
+        elif escalated:
+            parts.append("A colleague is taking over and will get back to you.")
+        else:
+            parts.append(
+                "We have not finished helping you yet: our team will look into it and get back to "
+                "you."
+            )
+        return " ".join(parts)
+
+    @staticmethod
     def _summary_text(
         *,
         channel: str,
         turns: list[TranscriptTurn],
         topics: list[str],
+        problem: str | None,
+        their_words: str,
         agreed: list[str],
-        failed: list[str],
+        outstanding: list[str],
+        remains: list[str],
         resolved: bool,
         reason: str,
+        last_reply: str,
     ) -> str:
         if not turns:
             return f"The {channel} conversation ended ({reason}) before the customer said anything."
-        about = ", ".join(topics[:3]) if topics else "a general enquiry"
-        first = next((t.user_text for t in turns if t.user_text.strip()), "")
-        parts = [f"The customer contacted us by {channel} about {about}."]
-        if first:
-            parts.append(f'They said: "{_clip(_first_sentence(first) or first)}"')
-        if agreed:
-            parts.append("Agreed: " + "; ".join(agreed) + ".")
-        if failed:
-            parts.append("Failed actions: " + ", ".join(sorted(set(failed))) + ".")
-        last_reply = next(
-            (t.assistant_text for t in reversed(turns) if t.assistant_text.strip()), ""
-        )
+        about = problem or (", ".join(topics[:3]) if topics else "a general enquiry")
+        parts = [f"Problem ({channel}): {about}."]
+        if their_words:
+            parts.append(f'In their words: "{their_words}"')
+        parts.append("Done: " + ("; ".join(agreed) if agreed else "nothing was changed") + ".")
+        if outstanding:
+            parts.append("Not done: " + "; ".join(outstanding) + ".")
+        if remains:
+            parts.append("Remains: " + "; ".join(remains) + ".")
         if last_reply:
             parts.append(f'Last reply: "{_clip(_first_sentence(last_reply) or last_reply)}"')
         parts.append("Resolved." if resolved else "Not resolved.")

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from callcenter.tools.domain import OrderId, iso, money, now, owned_order
+from callcenter.tools.notifications import promise_notification
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 
@@ -25,7 +26,8 @@ class CancelOrderArgs(ToolArguments):
         "Cancel one of the verified customer's orders and refund it in full (verify_identity "
         "first). Only pending orders can be cancelled (not processing, shipped or delivered "
         "ones). Call it when the customer clearly asked to cancel that order; confirm first only "
-        "when it is unclear which order. Say it is cancelled only after this succeeds."
+        "when it is unclear which order. Say it is cancelled only after this succeeds. The "
+        "result's confirmation says what is sent and where; tell the customer only that."
     ),
     arguments=CancelOrderArgs,
     side_effects=True,
@@ -57,6 +59,14 @@ async def cancel_order(args: CancelOrderArgs, ctx: SkillContext) -> dict[str, An
         await conn.execute(
             "UPDATE payments SET status = 'refunded' WHERE order_id = $1", args.order_id
         )
+        confirmation = await promise_notification(
+            conn,
+            notification_id=f"cancellation_confirmation-{args.order_id}",
+            call_id=ctx.call.call_id,
+            customer_id=order["customer_id"],
+            kind="cancellation_confirmation",
+            details={"order_id": args.order_id, "refund_amount": money(order["total_cents"])},
+        )
     return {
         "order_id": args.order_id,
         "status": "cancelled",
@@ -64,6 +74,7 @@ async def cancel_order(args: CancelOrderArgs, ctx: SkillContext) -> dict[str, An
         "cancelled_at": iso(at),
         "refund_amount": money(order["total_cents"]),
         "refund_note": "The full amount goes back to the original payment method in 5 to 10 business days.",
+        "confirmation": confirmation,
     }
 
 

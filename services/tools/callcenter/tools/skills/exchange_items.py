@@ -14,6 +14,7 @@ from callcenter.tools.domain import (
     new_id,
     returnable_items,
 )
+from callcenter.tools.notifications import promise_notification, settings
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 
@@ -93,7 +94,8 @@ async def _target_variant(
     description=(
         "Exchange items of a delivered order for another size or color of the same product, "
         f"within {RETURN_WINDOW_DAYS} days of delivery, for the verified customer's own order. "
-        "Verify first; ask for the new size or color when the customer has not said it."
+        "Verify first; ask for the new size or color when the customer has not said it. The "
+        "result's confirmation says what is sent and where; tell the customer only that."
     ),
     arguments=ExchangeItemsArgs,
     side_effects=True,
@@ -139,13 +141,34 @@ async def exchange_items(args: ExchangeItemsArgs, ctx: SkillContext) -> dict[str
             "UPDATE order_items SET status = 'exchange_requested' WHERE item_id = ANY($1::text[])",
             [s["item_id"] for s in swaps],
         )
+        label_url = settings().notifications.return_label_url.format(return_id=exchange_id)
+        confirmation = await promise_notification(
+            conn,
+            notification_id=f"exchange_confirmation-{exchange_id}",
+            call_id=ctx.call.call_id,
+            customer_id=order["customer_id"],
+            kind="exchange_confirmation",
+            details={
+                "exchange_id": exchange_id,
+                "order_id": args.order_id,
+                "items": [s["product"] for s in swaps],
+                "price_difference": money(difference),
+                "label_url": label_url,
+            },
+        )
     return {
         "exchange_id": exchange_id,
         "order_id": args.order_id,
         "items": swaps,
         "price_difference": money(difference),
         "status": "requested",
-        "next_steps": "A prepaid return label is on its way by email; the new items ship once the originals are scanned by the carrier.",
+        "label_url": label_url,
+        "confirmation": confirmation,
+        "next_steps": (
+            f"A confirmation with the prepaid return label link is being emailed to "
+            f"{confirmation['to']}; the new items ship once the originals are scanned by the "
+            "carrier."
+        ),
     }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from callcenter.common.pii import redact
-from callcenter.tools.domain import new_id, normalize_phone, now
+from callcenter.tools.callback_time import callback_slot
+from callcenter.tools.domain import new_id, normalize_phone
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 MAX_DAYS_AHEAD = 30
@@ -18,7 +19,16 @@ class ScheduleCallbackArgs(ToolArguments):
     """When, why, and (optionally) which number to call."""
 
     preferred_time: datetime = Field(
-        description="When to call, ISO 8601 with timezone offset, like 2026-11-24T15:00:00-08:00."
+        description=(
+            "When to call, as the customer said it: ISO 8601 local time WITHOUT an offset, like "
+            "2026-11-24T10:00:00 (read in the customer's time zone), or with an offset when known."
+        )
+    )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The customer's time zone if they said one (e.g. Pacific, America/Chicago); "
+        "otherwise the zone of the address on file is used.",
     )
     reason: str = Field(min_length=3, max_length=500, description="What the call is about.")
     phone: str | None = Field(
@@ -40,20 +50,9 @@ class ScheduleCallbackArgs(ToolArguments):
 )
 async def schedule_callback(args: ScheduleCallbackArgs, ctx: SkillContext) -> dict[str, Any]:
     """Record a callback request."""
-    when = args.preferred_time
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now()
-    if when < current:
-        raise ToolError(
-            "invalid_time", "That time has already passed. What later time works for you?"
-        )
-    if when > current + timedelta(days=MAX_DAYS_AHEAD):
-        raise ToolError(
-            "invalid_time",
-            f"I can only schedule callbacks within the next {MAX_DAYS_AHEAD} days. What time in that range works?",
-        )
     async with ctx.connection() as conn:
+        slot = await callback_slot(conn, ctx, args, max_days=MAX_DAYS_AHEAD)
+        when = slot.at
         account_phone = None
         if ctx.customer_id:
             account_phone = await conn.fetchval(
@@ -67,8 +66,8 @@ async def schedule_callback(args: ScheduleCallbackArgs, ctx: SkillContext) -> di
         await conn.execute(
             """
             INSERT INTO callbacks (callback_id, customer_id, call_id, phone, scheduled_for, reason,
-                                   idempotency_key)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                   idempotency_key, customer_timezone)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
             """,
             callback_id,
             ctx.customer_id,
@@ -77,10 +76,13 @@ async def schedule_callback(args: ScheduleCallbackArgs, ctx: SkillContext) -> di
             when,
             redact(args.reason),
             ctx.idempotency_key,
+            slot.customer_zone,
         )
     return {
         "callback_id": callback_id,
-        "scheduled_for": when.isoformat(),
+        "scheduled_for": slot.local.isoformat(),
+        "timezone": slot.customer_zone,
+        "when_local": slot.spoken(),
         "phone": phone,
         "status": "scheduled",
     }

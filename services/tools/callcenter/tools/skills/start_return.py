@@ -13,6 +13,7 @@ from callcenter.tools.domain import (
     new_id,
     returnable_items,
 )
+from callcenter.tools.notifications import promise_notification, settings
 from callcenter.tools.registry import SkillContext, ToolArguments, skill
 
 
@@ -45,7 +46,9 @@ class StartReturnArgs(ToolArguments):
         f"Start a return for items of a delivered order, within {RETURN_WINDOW_DAYS} days of "
         "delivery, for the verified customer's own order (verify_identity first; item ids come "
         "from check_order_status). Return the items the customer named (all items when they "
-        "named none); confirm first only when it is unclear which. A prepaid label is emailed."
+        "named none); confirm first only when it is unclear which. The result says how the "
+        "confirmation with the prepaid label link is sent (to the email on file); tell the "
+        "customer only that."
     ),
     arguments=StartReturnArgs,
     side_effects=True,
@@ -79,6 +82,23 @@ async def start_return(args: StartReturnArgs, ctx: SkillContext) -> dict[str, An
             "UPDATE order_items SET status = 'return_requested' WHERE item_id = ANY($1::text[])",
             ids,
         )
+        label_url = settings().notifications.return_label_url.format(return_id=return_id)
+        products = [i["product_name"] for i in items]
+        confirmation = await promise_notification(
+            conn,
+            notification_id=f"return_confirmation-{return_id}",
+            call_id=ctx.call.call_id,
+            customer_id=order["customer_id"],
+            kind="return_confirmation",
+            details={
+                "return_id": return_id,
+                "order_id": args.order_id,
+                "items": products,
+                "refund_amount": money(refund),
+                "refund_method": args.refund_method,
+                "label_url": label_url,
+            },
+        )
     return {
         "return_id": return_id,
         "order_id": args.order_id,
@@ -86,7 +106,12 @@ async def start_return(args: StartReturnArgs, ctx: SkillContext) -> dict[str, An
         "refund_amount": money(refund),
         "refund_method": args.refund_method,
         "status": "requested",
-        "next_steps": "A prepaid return label is on its way by email. The refund is issued once the items arrive.",
+        "label_url": label_url,
+        "confirmation": confirmation,
+        "next_steps": (
+            f"A confirmation with the prepaid return label link is being emailed to "
+            f"{confirmation['to']}. The refund is issued once the items arrive."
+        ),
     }
 
 

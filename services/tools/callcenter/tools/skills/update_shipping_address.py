@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from callcenter.tools.domain import ADDRESS_CHANGE_STATUSES, Address, OrderId, owned_order
+from callcenter.tools.domain import (
+    ADDRESS_CHANGE_STATUSES,
+    Address,
+    OrderId,
+    new_id,
+    owned_order,
+)
+from callcenter.tools.notifications import promise_notification
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 
@@ -20,7 +27,8 @@ class UpdateShippingAddressArgs(ToolArguments):
     description=(
         "Change the shipping address of one of the verified customer's orders. Only possible "
         "before the order ships (pending or processing); verify_identity first. Use the full "
-        "address the customer gave (street, city, state, ZIP) and read it back in your answer."
+        "address the customer gave (street, city, state, ZIP) and read it back in your answer. "
+        "The result's confirmation says what is sent and where; tell the customer only that."
     ),
     arguments=UpdateShippingAddressArgs,
     side_effects=True,
@@ -49,11 +57,20 @@ async def update_shipping_address(
             args.order_id,
             address,
         )
+        confirmation = await promise_notification(
+            conn,
+            notification_id=f"address_change_confirmation-{ctx.idempotency_key or new_id('ADR')}",
+            call_id=ctx.call.call_id,
+            customer_id=order["customer_id"],
+            kind="address_change_confirmation",
+            details={"order_id": args.order_id, "shipping_address": address},
+        )
     return {
         "order_id": args.order_id,
         "previous_address": order["shipping_address"],
         "shipping_address": address,
         "status": order["status"],
+        "confirmation": confirmation,
     }
 
 

@@ -25,6 +25,7 @@ from callcenter.tools.verification import (
     record_attempt,
     redeem_code,
 )
+from callcenter.tools.verified_customer import record_verified
 
 FAILED_MESSAGE = (
     "I'm sorry, those details don't match our records, so I couldn't verify you. "
@@ -140,6 +141,7 @@ async def verify_identity(args: VerifyIdentityArgs, ctx: SkillContext) -> dict[s
         )
         if customer_id is None:
             raise ToolError("verification_failed", FAILED_MESSAGE)
+        await record_verified(conn, ctx, customer_id=customer_id, method=args.method)
         first_name = await conn.fetchval(
             "SELECT first_name FROM customers WHERE customer_id = $1", customer_id
         )

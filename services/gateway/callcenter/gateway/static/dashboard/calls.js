@@ -31,6 +31,7 @@
     if (params.get('channel') && call.channel !== params.get('channel')) return false;
     if (params.get('status') && (call.status || '') !== params.get('status')) return false;
     if (params.get('sentiment') && sentimentOf(call) !== params.get('sentiment')) return false;
+    if (params.get('customer_id') && call.customer_id !== params.get('customer_id')) return false;
     const started = call.started_at ? new Date(call.started_at) : null;
     if (started && params.get('since') && started < new Date(params.get('since') + 'T00:00:00')) return false;
     if (started && params.get('until') && started > new Date(params.get('until') + 'T23:59:59.999')) return false;
