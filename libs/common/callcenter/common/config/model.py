@@ -25,6 +25,7 @@ from callcenter.common.config.sections import (
     NatsSettings,
     PostCallSettings,
     RedisSettings,
+    SecuritySettings,
     SmtpSettings,
     TelemetrySettings,
     ToolsSettings,
@@ -82,6 +83,7 @@ class CallCenterConfig(BaseSettings):
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -277,3 +277,18 @@ class CrmSettings(Section):
     hubspot_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"
     hubspot_timeout_s: float = 10.0
+
+
+class SecuritySettings(Section):
+    """Abuse limits and what the gateway shows to strangers (issue 13)."""
+
+    #: Serve ``/docs`` and ``/openapi.json`` to anyone; otherwise only to an admin.
+    public_api_docs: bool = False
+    #: Wrong admin credentials (Bearer on ``/api``) from one client address before 429s.
+    admin_auth_max_failures: int = Field(default=10, ge=1)
+    admin_auth_window_s: float = Field(default=300.0, gt=0)
+    #: Failed identity checks against one customer or order (any channel, any call) before it
+    #: is locked, and per source (IP, phone number) before that source is refused.
+    verification_max_failures_per_target: int = Field(default=5, ge=1)
+    verification_max_failures_per_source: int = Field(default=10, ge=1)
+    verification_window_s: float = Field(default=3600.0, gt=0)
