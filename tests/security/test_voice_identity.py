@@ -1,6 +1,7 @@
 """Attacks on the media socket by someone who holds (or captured) a genuine stream token.
 
-Covers issue 13 points 1 and 2:
+Covers issue 13 points 1 and 2 (and 3 for the voice channel: a card number keyed in is
+redacted before the turn leaves the pipeline):
 
 - **forged caller ID**: a socket with a valid token but another customer's number in the
   ``start`` message's ``customParameters``; the pipeline must use the number the gateway recorded
@@ -25,6 +26,7 @@ from xml.etree import ElementTree
 import pytest
 
 from callcenter.common.bus import Bus
+from callcenter.common.pii import CARD_MASK
 from tests.fakes.deepgram_server import DeepgramFake
 from tests.fakes.elevenlabs_server import ElevenLabsFake
 from tests.fakes.twilio_caller import TwilioCaller, phone_env
@@ -36,6 +38,7 @@ AUTH_TOKEN = "security-voice-auth-token"
 ACCOUNT_SID = "AC" + "2" * 32
 STRANGER = "+15557770001"
 VICTIM = "+15557770002"
+KEYED_CARD = "4111111111111111"
 
 
 @dataclass
@@ -112,7 +115,7 @@ async def test_the_caller_number_comes_from_the_gateway_record_not_the_stream(
         forged = {**caller.parameters, "from": VICTIM}
         await caller.open_stream(parameters=forged)
         await caller.wait_for_bot(timeout_s=30)  # the control: this socket is genuine
-        await caller.dtmf("1#")
+        await caller.dtmf(KEYED_CARD + "#")  # a card number typed on the keypad
         call_id = caller.parameters["call_id"]
         for _ in range(300):
             if any(t.get("call_id") == call_id for t in turns):
@@ -121,6 +124,8 @@ async def test_the_caller_number_comes_from_the_gateway_record_not_the_stream(
         mine = [t for t in turns if t.get("call_id") == call_id]
         assert mine, "the keypad turn never reached the conversation service"
         assert mine[0]["caller"]["number"] == STRANGER
+        # Redacted where it enters (point 3): the turn request already holds no card number.
+        assert CARD_MASK in mine[0]["text"] and KEYED_CARD not in json.dumps(mine[0])
     finally:
         await sub.unsubscribe()
         await caller.hang_up()
