@@ -158,24 +158,28 @@ async def test_code_of_one_customer_does_not_verify_another(call, make_shop, db_
 async def test_too_many_failed_attempts_stop_verification(call, make_shop) -> None:
     shop = await make_shop("delivered")
     call_id = f"call-{uuid.uuid4().hex[:8]}"
+    errors = []
     for _ in range(MAX_FAILED_ATTEMPTS):
         result = await call(
             "verify_identity",
             {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": "00000"},
             call_id=call_id,
         )
-        assert result["error"] == "verification_failed"
+        errors.append(result["error"])
+    # The last failure also locks the order and its customer across calls (issue 13).
+    assert errors == ["verification_failed"] * (MAX_FAILED_ATTEMPTS - 1) + ["verification_locked"]
     blocked = await call(
         "verify_identity",
         {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": shop.zip},
         call_id=call_id,
     )
     assert blocked["error"] == "too_many_attempts"
+    # A new call no longer starts the count again: the right answer is refused too.
     fresh_call = await call(
         "verify_identity",
         {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": shop.zip},
     )
-    assert fresh_call["success"] is True
+    assert fresh_call["error"] == "verification_locked"
 
 
 async def test_caller_id_counts_only_on_channels_config_trusts(db_pool, make_shop) -> None:
