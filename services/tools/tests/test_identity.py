@@ -17,12 +17,10 @@ async def test_lookup_before_verification_reveals_nothing_personal(call, make_sh
         result = await call("lookup_customer", args)
         assert result["success"] is True, args
         data = result["data"]
-        assert data == {
-            "found": True,
-            "verified": False,
-            "customer_id": shop.customer_id,
-            "verification_methods": ["order_number_zip", "one_time_code"],
-        }
+        # Not even whether the account exists, nor its id (issue 13): the answer for a stranger.
+        assert data == (await call("lookup_customer", {"email": "nobody@nowhere.example"}))["data"]
+        assert data["verified"] is False and shop.customer_id not in str(data)
+        assert data["verification_methods"] == ["order_number_zip", "one_time_code"]
 
 
 async def test_lookup_offers_caller_id_only_when_the_caller_number_matches(call, make_shop) -> None:
@@ -47,8 +45,10 @@ async def test_lookup_gives_details_to_the_verified_owner_only(call, make_shop) 
 
 
 async def test_lookup_refusals(call) -> None:
-    missing = await call("lookup_customer", {"email": "nobody@nowhere.example"})
-    assert missing["error"] == "customer_not_found"
+    missing = await call(
+        "lookup_customer", {"email": "nobody@nowhere.example"}, verified="CUST-NOBODY"
+    )
+    assert missing["error"] == "not_your_account"
     nothing = await call("lookup_customer", {})
     assert nothing["error"] == "invalid_arguments"
 

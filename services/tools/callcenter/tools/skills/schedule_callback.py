@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import Field
 
 from callcenter.common.pii import redact
-from callcenter.tools.domain import new_id, normalize_phone, now
+from callcenter.tools.contact_authorization import authorized_phone
+from callcenter.tools.domain import new_id, now
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 MAX_DAYS_AHEAD = 30
@@ -53,13 +54,7 @@ async def schedule_callback(args: ScheduleCallbackArgs, ctx: SkillContext) -> di
             f"I can only schedule callbacks within the next {MAX_DAYS_AHEAD} days. What time in that range works?",
         )
     async with ctx.connection() as conn:
-        account_phone = None
-        if ctx.customer_id:
-            account_phone = await conn.fetchval(
-                "SELECT phone FROM customers WHERE customer_id = $1", ctx.customer_id
-            )
-        raw = args.phone or account_phone or ctx.call.caller_number
-        phone = normalize_phone(raw) if raw else ""
+        phone = await authorized_phone(conn, ctx, args.phone) or ""  # never another customer's
         if len(phone) < 11:
             raise ToolError("phone_required", "Which phone number should we call you back on?")
         callback_id = new_id("CB")
