@@ -95,7 +95,12 @@ async def phone(test_env: TestEnvironment, db_pool: Any) -> AsyncIterator[Phone]
 async def _refused(caller: TwilioCaller, like: TwilioCaller) -> None:
     """Open a stream with ``like``'s URL and parameters: it must be closed 1008 before any audio."""
     await caller.open_stream(url=like.stream_url, parameters=like.parameters)
-    await asyncio.wait_for(caller.closed.wait(), timeout=15)
+    try:
+        await asyncio.wait_for(caller.closed.wait(), timeout=15)
+    except TimeoutError:
+        greeted = bool(caller.bot)
+        await caller.close()
+        raise AssertionError(f"the socket was accepted (greeting heard: {greeted})") from None
     assert caller.closed_code == 1008
     assert caller.bot == []  # no greeting: no pipeline ran
 
