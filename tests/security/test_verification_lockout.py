@@ -5,7 +5,8 @@ The per-call limit alone let an attacker start a new chat and guess again. Here:
 - **per target**: failed order-number + ZIP guesses against one customer's order, each from a
   new conversation on another channel (chat, SMS, voice), lock that order and customer; the
   lock is recorded, the reply says how to get help (a person, or a one-time code to the contact on
-  file), and a further attempt fails even with the right ZIP;
+  file), and a further attempt fails even with the right ZIP; a code sent to the contact on file
+  after the lock does verify the owner (the help path is real), a wrong one does not;
 - **per source**: chats from one client address guessing at many different orders (never the
   same one twice, so no target lock) lock that address; a new chat from it is refused even with a
   correct answer for an untouched account, while a chat from another address verifies (control).
@@ -22,6 +23,7 @@ from typing import Any
 
 import websockets
 
+from callcenter.tools.verification import issue_code
 from tests.security.conftest import SecureSystem
 
 
@@ -52,6 +54,22 @@ async def _verify(
             "context": {
                 "call_id": call_id,
                 "channel": channel,
+                "tool_call_id": "call_" + uuid.uuid4().hex[:8],
+            },
+        },
+        timeout_s=15,
+    )
+
+
+async def _by_code(system: SecureSystem, *, email: str, code: str) -> dict[str, Any]:
+    return await system.bus.request_json(
+        "tools.call",
+        {
+            "name": "verify_identity",
+            "arguments": {"method": "one_time_code", "email": email, "code": code},
+            "context": {
+                "call_id": f"help-{uuid.uuid4().hex[:10]}",
+                "channel": "chat",
                 "tool_call_id": "call_" + uuid.uuid4().hex[:8],
             },
         },
@@ -98,6 +116,18 @@ async def test_failures_across_calls_and_channels_lock_the_target(
     assert _error(right) == "verification_locked", right
     _says_how_to_get_help(right)
     assert "verified_customer_id" not in json.dumps(right)
+
+    # The help path the reply offers: a code sent to the contact on file verifies the owner.
+    async with secure_system.db.acquire() as conn:
+        code = await issue_code(conn, target["customer_id"])
+    email = await secure_system.db.fetchval(
+        "SELECT email FROM customers WHERE customer_id = $1", target["customer_id"]
+    )
+    wrong = await _by_code(secure_system, email=email, code="000000" if code != "000000" else "1")
+    assert _error(wrong) == "verification_failed", wrong
+    owner = await _by_code(secure_system, email=email, code=code)
+    assert owner.get("success") is True, owner
+    assert owner["data"]["verified_customer_id"] == target["customer_id"]
 
     recorded = await secure_system.db.fetch(
         "SELECT kind, subject FROM verification_lockouts WHERE subject = ANY($1::text[])",

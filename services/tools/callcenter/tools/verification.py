@@ -148,6 +148,32 @@ async def _recent_failures(conn: asyncpg.Connection, clause: str, value: object)
     )
 
 
+async def code_sent_since_lock(conn: asyncpg.Connection, targets: list[str]) -> bool:
+    """Whether a live one-time code went to the locked customer's contact on file after the lock.
+
+    That is the help path the lock's reply offers: only the account's owner receives the code, so
+    a ``one_time_code`` attempt with it is not held back by the target lock (the per-call and
+    per-source limits still apply, and a wrong code still counts).
+    """
+    customers = [t.removeprefix("customer:") for t in targets if t.startswith("customer:")]
+    if not customers:
+        return False
+    return bool(
+        await conn.fetchval(
+            """
+            SELECT true FROM verification_codes v
+            WHERE v.customer_id = ANY($1::text[]) AND v.used_at IS NULL AND v.expires_at > now()
+              AND v.created_at > (
+                  SELECT max(locked_at) FROM verification_lockouts
+                  WHERE subject = 'customer:' || v.customer_id
+              )
+            LIMIT 1
+            """,
+            customers,
+        )
+    )
+
+
 async def lock_reason(
     conn: asyncpg.Connection, *, targets: list[str], source: str | None
 ) -> str | None:

@@ -25,6 +25,7 @@ from callcenter.tools.verification import (
     LOCKED_MESSAGE,
     MAX_FAILED_ATTEMPTS,
     attempt_source,
+    code_sent_since_lock,
     failed_attempts,
     lock_reason,
     record_attempt,
@@ -158,7 +159,10 @@ async def verify_identity(args: VerifyIdentityArgs, ctx: SkillContext) -> dict[s
         source = await attempt_source(conn, call_id)
         targets = await _targets(conn, args, ctx)
         attempt = {"call_id": call_id, "method": args.method, "targets": targets, "source": source}
-        locked = await lock_reason(conn, targets=targets, source=source)
+        held = targets
+        if args.method == "one_time_code" and await code_sent_since_lock(conn, targets):
+            held = []  # the code went to the contact on file after the lock: the help path
+        locked = await lock_reason(conn, targets=held, source=source)
         if locked is not None:  # fails even with the right answer, and counts as a failure
             await record_attempt(conn, customer_id=None, success=False, **attempt)
             raise ToolError("verification_locked", locked)
