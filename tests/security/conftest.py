@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
+import nats.errors
 import pytest
 
 from bench._namespace import remove_namespace
@@ -69,6 +70,23 @@ class SecureSystem:
     @property
     def admin_token(self) -> str:
         return self.secrets["ADMIN_TOKEN"]
+
+    async def events_of(self, call_ids: set[str]) -> list[bytes]:
+        """Every event of these calls on the namespace's JetStream stream."""
+        sub = await self.bus.js.pull_subscribe(
+            self.bus.subject(">"), durable=None, stream=self.config.nats.stream
+        )
+        found = []
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(200, timeout=1.0)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    break
+                found += [m.data for m in msgs if (m.headers or {}).get("Cc-Call-Id") in call_ids]
+        finally:
+            await sub.unsubscribe()
+        return found
 
     def all_logs(self) -> str:
         """Every line every process of this system logged."""

@@ -31,8 +31,9 @@ def _api_paths(openapi: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 async def api_paths(secure_system: SecureSystem) -> list[str]:
+    admin = {"Authorization": f"Bearer {secure_system.admin_token}"}
     async with httpx.AsyncClient(base_url=secure_system.gateway.url) as client:
-        openapi = (await client.get("/openapi.json")).json()
+        openapi = (await client.get("/openapi.json", headers=admin)).json()
     paths = _api_paths(openapi)
     assert paths, "the gateway documents no /api endpoint"
     return paths
@@ -63,11 +64,20 @@ def _refusals(secure_system: SecureSystem) -> dict[str, dict]:
     return cases
 
 
+def _from(address: str) -> httpx.AsyncHTTPTransport:
+    """A transport whose connections come from ``address`` (any 127.x address is loopback), so a
+    test's wrong tokens lock out its own source address only."""
+    return httpx.AsyncHTTPTransport(local_address=address)
+
+
 async def test_api_endpoints_refuse_without_the_admin_token(
     secure_system: SecureSystem, api_paths: list[str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=secure_system.gateway.url, timeout=10) as client:
-        for path in api_paths:
+    # Each path from an address of its own: wrong Bearer tokens are throttled per address.
+    for number, path in enumerate(api_paths):
+        async with httpx.AsyncClient(
+            base_url=secure_system.gateway.url, timeout=10, transport=_from(f"127.0.1.{number + 1}")
+        ) as client:
             for case, kwargs in _refusals(secure_system).items():
                 client.cookies.clear()
                 response = await client.get(path, **kwargs)
@@ -124,3 +134,40 @@ async def test_login_form_is_not_an_open_redirect_and_locks_out_guessing(
         # Locked out: even the right token is refused from this address for now.
         locked = await client.post("/dashboard/login", data={"token": secure_system.admin_token})
         assert locked.status_code == 429
+
+
+async def test_wrong_bearer_tokens_on_the_api_are_throttled_per_address(
+    secure_system: SecureSystem,
+) -> None:
+    """Guessing the admin token over ``/api`` is locked out like the login form (point 8)."""
+    right = {"Authorization": f"Bearer {secure_system.admin_token}"}
+    async with httpx.AsyncClient(
+        base_url=secure_system.gateway.url, timeout=10, transport=_from("127.0.2.1")
+    ) as guesser:
+        codes = []
+        for attempt in range(12):
+            guess = await guesser.get(
+                "/api/calls", headers={"Authorization": f"Bearer guess-{attempt}"}
+            )
+            codes.append(guess.status_code)
+        assert codes[0] == 401 and codes[-1] == 429, codes
+        # Locked out: even the right token is refused from this address for now.
+        assert (await guesser.get("/api/calls", headers=right)).status_code == 429
+    async with httpx.AsyncClient(
+        base_url=secure_system.gateway.url, timeout=10, transport=_from("127.0.2.2")
+    ) as other:
+        assert (await other.get("/api/calls", headers=right)).status_code == 200
+
+
+async def test_api_docs_are_for_admins_only(secure_system: SecureSystem) -> None:
+    """``/docs`` and ``/openapi.json`` are not served to strangers by default (point 8)."""
+    right = {"Authorization": f"Bearer {secure_system.admin_token}"}
+    async with httpx.AsyncClient(
+        base_url=secure_system.gateway.url, timeout=10, transport=_from("127.0.2.3")
+    ) as client:
+        for path in ("/docs", "/openapi.json", "/redoc"):
+            stranger = await client.get(path)
+            assert stranger.status_code in (401, 404), (path, stranger.status_code)
+            assert "/api/calls" not in stranger.text
+        assert "/api/calls" in (await client.get("/openapi.json", headers=right)).json()["paths"]
+        assert (await client.get("/docs", headers=right)).status_code == 200

@@ -17,8 +17,6 @@ import os
 import subprocess
 import sys
 
-import nats.errors
-
 from callcenter.common.pii import CARD_MASK, SSN_MASK
 from tests.security.conftest import SecureSystem
 from tests.support.chat_client import ChatVisitor
@@ -39,23 +37,7 @@ def _leaks(text: str) -> list[str]:
 
 
 async def _bus_events(system: SecureSystem, call_id: str) -> list[bytes]:
-    js = system.bus.js
-    sub = await js.pull_subscribe(
-        system.bus.subject(">"), durable=None, stream=system.config.nats.stream
-    )
-    found = []
-    try:
-        while True:
-            try:
-                msgs = await sub.fetch(200, timeout=1.0)
-            except nats.errors.TimeoutError:
-                break
-            for msg in msgs:
-                if (msg.headers or {}).get("Cc-Call-Id") == call_id:
-                    found.append(msg.data)
-    finally:
-        await sub.unsubscribe()
-    return found
+    return await system.events_of({call_id})
 
 
 async def _wait_rows(system: SecureSystem, query: str, call_id: str, *, at_least: int = 1) -> list:

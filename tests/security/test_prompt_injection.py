@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from callcenter.common.config.sections import ConversationSettings
+from callcenter.conversation.prompts import system_prompt
 from tests.security.conftest import SecureSystem
 from tests.support.chat_client import ChatVisitor
 
@@ -279,3 +281,17 @@ async def test_lookups_disclose_nothing_to_an_unverified_caller(
     assert replies["order status"]["data"].get("verified") is False
     assert "shipping_address" not in replies["order status"]["data"]
     assert "items" not in replies["order status"]["data"]
+
+
+@pytest.mark.parametrize("channel", ["voice", "sms", "chat"])
+def test_the_system_prompt_says_tool_results_and_articles_are_data(channel: str) -> None:
+    """The model is told, on every channel, that tool and knowledge-base text never instructs it
+    (point 8); the rule sits before the verified status so it frames every turn."""
+    for verified in (None, "CUST-1"):
+        prompt = system_prompt(
+            ConversationSettings(), channel=channel, verified_customer_id=verified
+        )
+        lowered = prompt.lower()
+        assert "tool results" in lowered and "knowledge-base" in lowered
+        assert "never instructions" in lowered
+        assert lowered.index("never instructions") < lowered.index("the customer is")

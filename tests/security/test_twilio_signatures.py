@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import websockets
+from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -208,3 +209,28 @@ async def test_media_socket_refuses_a_forged_or_replayed_stream_token(
     code = await _closed_code(secure_system, [connected, _start("CA" + uuid.uuid4().hex, real)])
     assert code == 1008
     assert secure_system.voice.proc is not None and secure_system.voice.proc.poll() is None
+
+
+async def test_a_webhook_with_a_repeated_parameter_is_validated_with_every_value(
+    secure_system: SecureSystem,
+) -> None:
+    """Twilio signs each value of a repeated form key; collapsing the form loses some (point 7)."""
+    form = {**sms_form(_number()), "Tag": ["first", "second"]}
+    signed = ImmutableMultiDict([(k, v) for k, vs in form.items() for v in _values(vs)])
+    signature = RequestValidator(secure_system.auth_token).compute_signature(
+        PUBLIC_BASE_URL + "/twilio/sms", signed
+    )
+    tampered = {**form, "Tag": ["first", "forged"]}
+    async with httpx.AsyncClient(base_url=secure_system.gateway.url, timeout=20) as client:
+        accepted = await client.post(
+            "/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}
+        )
+        refused = await client.post(
+            "/twilio/sms", data=tampered, headers={"X-Twilio-Signature": signature}
+        )
+    assert accepted.status_code in (200, 204), accepted.text
+    assert refused.status_code == 403
+
+
+def _values(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]

@@ -17,12 +17,10 @@ async def test_lookup_before_verification_reveals_nothing_personal(call, make_sh
         result = await call("lookup_customer", args)
         assert result["success"] is True, args
         data = result["data"]
-        assert data == {
-            "found": True,
-            "verified": False,
-            "customer_id": shop.customer_id,
-            "verification_methods": ["order_number_zip", "one_time_code"],
-        }
+        # Not even whether the account exists, nor its id (issue 13): the answer for a stranger.
+        assert data == (await call("lookup_customer", {"email": "nobody@nowhere.example"}))["data"]
+        assert data["verified"] is False and shop.customer_id not in str(data)
+        assert data["verification_methods"] == ["order_number_zip", "one_time_code"]
 
 
 async def test_lookup_offers_caller_id_only_when_the_caller_number_matches(call, make_shop) -> None:
@@ -47,8 +45,10 @@ async def test_lookup_gives_details_to_the_verified_owner_only(call, make_shop) 
 
 
 async def test_lookup_refusals(call) -> None:
-    missing = await call("lookup_customer", {"email": "nobody@nowhere.example"})
-    assert missing["error"] == "customer_not_found"
+    missing = await call(
+        "lookup_customer", {"email": "nobody@nowhere.example"}, verified="CUST-NOBODY"
+    )
+    assert missing["error"] == "not_your_account"
     nothing = await call("lookup_customer", {})
     assert nothing["error"] == "invalid_arguments"
 
@@ -158,24 +158,28 @@ async def test_code_of_one_customer_does_not_verify_another(call, make_shop, db_
 async def test_too_many_failed_attempts_stop_verification(call, make_shop) -> None:
     shop = await make_shop("delivered")
     call_id = f"call-{uuid.uuid4().hex[:8]}"
+    errors = []
     for _ in range(MAX_FAILED_ATTEMPTS):
         result = await call(
             "verify_identity",
             {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": "00000"},
             call_id=call_id,
         )
-        assert result["error"] == "verification_failed"
+        errors.append(result["error"])
+    # The last failure also locks the order and its customer across calls (issue 13).
+    assert errors == ["verification_failed"] * (MAX_FAILED_ATTEMPTS - 1) + ["verification_locked"]
     blocked = await call(
         "verify_identity",
         {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": shop.zip},
         call_id=call_id,
     )
     assert blocked["error"] == "too_many_attempts"
+    # A new call no longer starts the count again: the right answer is refused too.
     fresh_call = await call(
         "verify_identity",
         {"method": "order_number_zip", "order_id": shop.order("delivered"), "zip": shop.zip},
     )
-    assert fresh_call["success"] is True
+    assert fresh_call["error"] == "verification_locked"
 
 
 async def test_caller_id_counts_only_on_channels_config_trusts(db_pool, make_shop) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callcenter.common.events import ToolCallRecord, TurnLatency
+from callcenter.common.pii import redact_customer_text, redact_customer_value
 from callcenter.conversation.channel import ChannelWriter
 from callcenter.conversation.history import keep_delivered
 
@@ -35,10 +36,10 @@ class TurnInput:
         return cls(
             call_id=body["call_id"],
             channel=channel,
-            text=str(body.get("text") or ""),
+            text=redact_customer_text(str(body.get("text") or "")),  # defensive: edges redact
             caller_number=caller.get("number") or None,
             verified_by_caller_id=bool(caller.get("verified_by_caller_id")),
-            metadata=metadata,
+            metadata=redact_customer_value(metadata),  # type: ignore[arg-type]
         )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from callcenter.gateway.api_docs import add_api_docs
 from callcenter.gateway.auth import require_admin
 from callcenter.gateway.deps import GatewayDeps
 from callcenter.gateway.limits import BodySizeLimit
@@ -28,7 +29,11 @@ def create_app(deps: GatewayDeps | None = None) -> FastAPI:
         title="Callcenter gateway",
         description="Webhooks, web chat, REST API and dashboard of the AI contact center.",
         version="0.1.0",
+        openapi_url=None,  # served by add_api_docs: admins only unless configured public
+        docs_url=None,
+        redoc_url=None,
     )
+    add_api_docs(app)
     app.state.deps = deps
     app.add_middleware(BodySizeLimit)
     app.include_router(chat.router)

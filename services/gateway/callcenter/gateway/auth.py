@@ -71,10 +71,39 @@ def is_admin(conn: HTTPConnection) -> bool:
     return bool(cookie) and _valid_cookie(token, cookie)
 
 
+def _bearer_failures_key(request: Request) -> str | None:
+    deps = request.app.state.deps
+    if deps is None:
+        return None
+    client = request.client.host if request.client else "unknown"
+    return deps.key(f"admin:bearer_failures:{client}")
+
+
 async def require_admin(request: Request) -> None:
-    """FastAPI dependency: 401 unless the caller is an admin."""
+    """FastAPI dependency: 401 unless the caller is an admin.
+
+    Wrong Bearer tokens are throttled like the login form: after
+    ``security.admin_auth_max_failures`` of them from one client address within
+    ``security.admin_auth_window_s``, every request from it is refused (429), the right token too,
+    until the window passes (so a guesser learns nothing from the answers).
+    """
+    failures_key = _bearer_failures_key(request)
+    if failures_key is not None:
+        limits = request.app.state.deps.config.security
+        redis = request.app.state.deps.redis
+        if int(await redis.get(failures_key) or 0) >= limits.admin_auth_max_failures:
+            raise HTTPException(
+                status_code=429,
+                detail="Too many wrong admin tokens; try again in a few minutes.",
+                headers={"Retry-After": str(int(limits.admin_auth_window_s))},
+            )
     if not is_admin(request):
         configured = _admin_token(request) is not None
+        scheme, _, _ = request.headers.get("authorization", "").partition(" ")
+        if failures_key is not None and configured and scheme.lower() == "bearer":
+            failures = await redis.incr(failures_key)
+            if failures == 1:
+                await redis.expire(failures_key, int(limits.admin_auth_window_s))
         raise HTTPException(
             status_code=401,
             detail="Admin token required." if configured else NOT_CONFIGURED,

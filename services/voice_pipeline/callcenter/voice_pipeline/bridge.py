@@ -46,6 +46,7 @@ from callcenter.common.bus import Bus
 from callcenter.common.bus.streaming import STREAM_ID_HEADER, ReplyStream, StreamError
 from callcenter.common.config.sections import VoicePipelineSettings
 from callcenter.common.logging import get_logger
+from callcenter.common.pii import redact_customer_text, redact_customer_value
 from callcenter.voice_pipeline.turns import Backchannels
 
 log = get_logger(__name__)
@@ -327,6 +328,7 @@ class ConversationBridge(FrameProcessor):
     ) -> None:
         if self._ending:
             return
+        text, metadata = redact_customer_text(text), redact_customer_value(metadata or {})  # type: ignore[assignment]
         if self._reply_task is not None and not self._reply_task.done() or self._bot_speaking:
             await self.broadcast_interruption()
             await self._barge_in()

@@ -46,16 +46,12 @@ from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.logging import bind_call, get_logger
-from callcenter.common.stream_token import (
-    InvalidStreamToken,
-    stream_token_secret,
-    verify_stream_token,
-)
 from callcenter.voice_pipeline import metrics
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.bridge import CallInfo, ConversationBridge, FrameTap, TurnRecord
 from callcenter.voice_pipeline.serializer import CallSerializer
 from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
+from callcenter.voice_pipeline.trusted_call import UntrustedStream, resolve_trusted_call
 from callcenter.voice_pipeline.turns import Backchannels, CallerTurnStartStrategy
 
 log = get_logger(__name__)
@@ -385,20 +381,23 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
     params = {str(k): v for k, v in params.items() if isinstance(v, str)}
     call_sid = start.get("callSid")
     call_sid = call_sid if isinstance(call_sid, str) else ""
-    secret = stream_token_secret(deps.config)
-    try:
-        if secret is None:
-            raise InvalidStreamToken("no stream token secret configured")
-        call_id = verify_stream_token(secret, params.get("token"), call_sid=call_sid)
-    except InvalidStreamToken as exc:
-        log.warning("media socket closed: bad stream token", error=str(exc), call_sid=call_sid)
+    try:  # caller number etc. from the gateway's record, never from customParameters
+        trusted = await resolve_trusted_call(
+            config=deps.config,
+            redis=deps.redis,
+            db=deps.db,
+            token=params.get("token"),
+            call_sid=call_sid,
+        )
+    except UntrustedStream as exc:
+        log.warning("media socket closed: untrusted stream", error=str(exc), call_sid=call_sid)
         await _close(websocket)
         return None
     call = CallInfo(
-        call_id=call_id,
-        call_sid=call_sid,
+        call_id=trusted.call_id,
+        call_sid=trusted.call_sid,
         stream_sid=start["streamSid"] if isinstance(start.get("streamSid"), str) else "",
-        from_number=params.get("from"),
+        from_number=trusted.from_number,
         started=time.monotonic(),
     )
     return CallSession(deps=deps, websocket=websocket, call=call)

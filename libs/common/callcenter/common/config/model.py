@@ -27,6 +27,7 @@ from callcenter.common.config.sections import (
     NotificationSettings,
     PostCallSettings,
     RedisSettings,
+    SecuritySettings,
     SmtpSettings,
     TelemetrySettings,
     ToolsSettings,
@@ -86,6 +87,7 @@ class CallCenterConfig(BaseSettings):
     crm: CrmSettings = Field(default_factory=CrmSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -316,3 +316,18 @@ class CallbackSettings(Section):
     closes: str = "18:00"
     #: Zone assumed for a customer whose address gives none (and who did not say).
     default_customer_timezone: str = "America/New_York"
+
+
+class SecuritySettings(Section):
+    """Abuse limits and what the gateway shows to strangers (issue 13)."""
+
+    #: Serve ``/docs`` and ``/openapi.json`` to anyone; otherwise only to an admin.
+    public_api_docs: bool = False
+    #: Wrong admin credentials (Bearer on ``/api``) from one client address before 429s.
+    admin_auth_max_failures: int = Field(default=10, ge=1)
+    admin_auth_window_s: float = Field(default=300.0, gt=0)
+    #: Failed identity checks against one customer or order (any channel, any call) before it
+    #: is locked, and per source (IP, phone number) before that source is refused.
+    verification_max_failures_per_target: int = Field(default=5, ge=1)
+    verification_max_failures_per_source: int = Field(default=10, ge=1)
+    verification_window_s: float = Field(default=3600.0, gt=0)

@@ -177,7 +177,7 @@ def found_account(data: dict[str, Any]) -> str:
     if data.get("verified"):
         name = data.get("first_name") or data.get("name")
         return f"I found your account{', ' + str(name) if name else ''}. How can I help?"
-    return "I found an account with those details. " + ASK_VERIFY
+    return "Before I can look at an account, I need to verify that it's yours. " + ASK_VERIFY
 
 
 def _confirmation(text: str, data: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from opentelemetry import trace
 
 from callcenter.common.bus import StreamError
 from callcenter.common.logging import bind_call, get_logger
+from callcenter.common.pii import redact_customer_text
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
@@ -227,7 +228,7 @@ async def chat_socket(ws: WebSocket) -> None:
                 await sessions.touch(
                     deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
                 )
-                if await session.turn(msg["text"]):
+                if await session.turn(redact_customer_text(msg["text"])):
                     reason = "completed"
                     await session.send({"type": "ended", "reason": reason})
                     ended_here = True

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.twiml.messaging_response import MessagingResponse
 
 from callcenter.common.logging import get_logger
+from callcenter.common.pii import redact_customer_text
 from callcenter.gateway.deps import GatewayDeps, request_deps
 from callcenter.gateway.sms.conversations import claim_message, release_message
 from callcenter.gateway.sms.inbound import InboundSms
@@ -63,7 +64,7 @@ async def inbound_sms(
 ) -> Response:
     """An inbound SMS or MMS from Twilio Messaging."""
     form = await verified_form(request, deps)
-    sms = InboundSms.from_form(form)
+    sms = InboundSms.from_form({**form, "Body": redact_customer_text(form.get("Body", ""))})
     if sms is None:
         raise HTTPException(status_code=400, detail="MessageSid, From and To are required")
     if not await claim_message(deps, sms.message_sid):

@@ -2,7 +2,9 @@
 
 ``/twilio/voice`` checks ``X-Twilio-Signature``, records the call and publishes call.started, and
 answers TwiML ``<Connect><Stream>`` pointing at the voice pipeline's media socket with the call id
-and a short-lived signed token as ``<Parameter>``s (see ``callcenter.common.stream_token``).
+and a short-lived signed token as ``<Parameter>``s (see ``callcenter.common.stream_token``); the
+caller's number is not passed (the voice pipeline reads it from the ``calls`` row). A replayed
+webhook for a call that has ended is answered ``<Hangup/>`` and starts nothing.
 ``/twilio/status`` is the call's status callback: a final status ends the call (call.ended once
 per call, shared with the voice pipeline through the Redis claim).
 """
@@ -19,6 +21,7 @@ from callcenter.common.logging import get_logger
 from callcenter.common.stream_token import sign_stream_token, stream_token_secret
 from callcenter.gateway.calls import ENDED_CLAIM_TTL_S, end_call, start_call
 from callcenter.gateway.deps import GatewayDeps, request_deps
+from callcenter.gateway.twilio.replay import call_has_ended
 from callcenter.gateway.twilio.signature import verified_form
 
 log = get_logger(__name__)
@@ -48,6 +51,11 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
     key = _call_key(deps, call_sid)
     await deps.redis.set(key, candidate, nx=True, ex=ENDED_CLAIM_TTL_S)
     call_id = await deps.redis.get(key) or candidate
+    if await call_has_ended(deps, call_id=call_id, call_sid=call_sid):
+        log.warning("voice webhook for an ended call refused", call_sid=call_sid)
+        hang_up = VoiceResponse()
+        hang_up.hangup()
+        return Response(content=str(hang_up), media_type="application/xml")
     await start_call(
         deps,
         channel="voice",
@@ -65,8 +73,6 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
     stream = Stream(url=deps.config.voice_pipeline.public_ws_url)
     stream.parameter(name="call_id", value=call_id)
     stream.parameter(name="token", value=token)
-    if form.get("From"):
-        stream.parameter(name="from", value=form["From"])
     connect = Connect()
     connect.append(stream)
     twiml = VoiceResponse()

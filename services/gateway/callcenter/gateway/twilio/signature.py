@@ -2,12 +2,14 @@
 
 Twilio signs the full public URL it called (scheme, host, path and query) plus the sorted POST
 parameters with the account's auth token. Behind a proxy the URL the app sees differs from the
-one Twilio used, so the URL is rebuilt from ``gateway.public_base_url``.
+one Twilio used, so the URL is rebuilt from ``gateway.public_base_url``. A form key Twilio sends
+more than once is signed with every one of its values, so it is validated that way.
 """
 
 from __future__ import annotations
 
 from fastapi import HTTPException, Request
+from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import RequestValidator
 
 from callcenter.common.logging import get_logger
@@ -48,13 +50,16 @@ async def verified_form(request: Request, deps: GatewayDeps) -> dict[str, str]:
         raise HTTPException(
             status_code=400, detail="expected an application/x-www-form-urlencoded body"
         ) from exc
-    params = {key: str(value) for key, value in form.multi_items()}
+    items = [(key, str(value)) for key, value in form.multi_items()]
+    # Twilio signs every value of a repeated key: validate against the multi-valued form
+    # (RequestValidator reads it through ``getlist``), not a dict that kept one value per key.
+    signed = ImmutableMultiDict(items)
     if check is None:
         log.error("twilio webhook refused: twilio.auth_token is not configured")
         raise HTTPException(status_code=403, detail="twilio webhooks are not configured")
-    if not signature or not check.validate(public_url(deps, request), params, signature):
+    if not signature or not check.validate(public_url(deps, request), signed, signature):
         log.warning("twilio webhook refused: bad signature", path=request.url.path)
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
-    if any("\x00" in key or "\x00" in value for key, value in params.items()):
+    if any("\x00" in key or "\x00" in value for key, value in items):
         raise HTTPException(status_code=400, detail="NUL characters are not accepted")
-    return params
+    return dict(items)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from pydantic import Field
 
 from callcenter.tools.domain import customer_profile, find_customers, normalize_phone
@@ -28,18 +29,36 @@ class LookupCustomerArgs(ToolArguments):
     )
 
 
+NOT_DISCLOSED = "Before I can say anything about an account, I need to verify that it's yours."
+
+
+def _methods(own_line_matches: bool) -> list[str]:
+    options = ["order_number_zip", "one_time_code"]
+    if own_line_matches:
+        options.insert(0, "caller_id")
+    return options
+
+
+async def _own_line_has_account(conn: asyncpg.Connection, ctx: SkillContext) -> bool:
+    """Whether the caller's own trusted number (not what was asked about) matches one account."""
+    if not (ctx.call.caller_id_trusted and ctx.call.caller_number):
+        return False
+    found = await find_customers(conn, phone=normalize_phone(ctx.call.caller_number))
+    return len(found) == 1
+
+
 @skill(
     name="lookup_customer",
     description=(
-        "Find the customer's account by phone number, email, or last name plus ZIP code. "
-        "With no arguments, uses the number the customer is calling from. Before verification "
-        "it only says whether an account exists and how the customer can verify; account details "
-        "are returned only for the verified customer."
+        "Find the verified customer's account by phone number, email, or last name plus ZIP code "
+        "(with no arguments, the number the customer is calling from). Before verification it "
+        "says nothing about whether an account exists, only how the customer can verify; account "
+        "details are returned only for the verified customer's own account."
     ),
     arguments=LookupCustomerArgs,
 )
 async def lookup_customer(args: LookupCustomerArgs, ctx: SkillContext) -> dict[str, Any]:
-    """Find an account; disclose details only to its verified owner."""
+    """Find an account; disclose details, or even that it exists, only to its verified owner."""
     phone = args.phone
     if not (args.phone or args.email or (args.last_name and args.zip)):
         if not ctx.call.caller_number:
@@ -48,7 +67,17 @@ async def lookup_customer(args: LookupCustomerArgs, ctx: SkillContext) -> dict[s
                 "I need a phone number, an email address, or your last name and ZIP code to find your account.",
             )
         phone = ctx.call.caller_number
+    verified = ctx.customer_id
     async with ctx.connection() as conn:
+        if not verified:
+            # The same answer whether or not the details match an account (no enumeration);
+            # caller_id depends only on the caller's own trusted line, not on what was asked.
+            return {
+                "verified": False,
+                "account_disclosed": False,
+                "message": NOT_DISCLOSED,
+                "verification_methods": _methods(await _own_line_has_account(conn, ctx)),
+            }
         found = await find_customers(
             conn,
             phone=phone,
@@ -57,38 +86,13 @@ async def lookup_customer(args: LookupCustomerArgs, ctx: SkillContext) -> dict[s
             last_name=args.last_name,
             zip_code=args.zip,
         )
-    if not found:
-        raise ToolError(
-            "customer_not_found",
-            "I couldn't find an account with those details. Could you try another phone number or email?",
-        )
-    if len(found) > 1:
-        raise ToolError(
-            "multiple_matches",
-            "More than one account matches those details. Could you give me your email address instead?",
-        )
-    customer = found[0]
-    verified = ctx.customer_id
-    if verified and verified != customer["customer_id"]:
+    if len(found) != 1 or found[0]["customer_id"] != verified:
+        # Not found, several, or someone else's: one answer, so nothing is learnt about others.
         raise ToolError(
             "not_your_account",
-            "That account is not the one you verified, so I can't share anything about it.",
+            "I can only look at the account you verified, and those details don't match it.",
         )
-    if verified:
-        return {"found": True, "verified": True, **customer_profile(customer)}
-    options = ["order_number_zip", "one_time_code"]
-    if (
-        ctx.call.channel in ("voice", "sms")
-        and ctx.call.caller_number
-        and normalize_phone(ctx.call.caller_number) == customer["phone"]
-    ):
-        options.insert(0, "caller_id")
-    return {
-        "found": True,
-        "verified": False,
-        "customer_id": customer["customer_id"],
-        "verification_methods": options,
-    }
+    return {"found": True, "verified": True, **customer_profile(found[0])}
 
 
 TOOL_SCHEMA = lookup_customer.schema

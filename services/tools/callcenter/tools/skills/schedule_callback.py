@@ -9,7 +9,8 @@ from pydantic import Field
 
 from callcenter.common.pii import redact
 from callcenter.tools.callback_time import callback_slot
-from callcenter.tools.domain import new_id, normalize_phone
+from callcenter.tools.contact_authorization import authorized_phone
+from callcenter.tools.domain import new_id
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 MAX_DAYS_AHEAD = 30
@@ -53,13 +54,7 @@ async def schedule_callback(args: ScheduleCallbackArgs, ctx: SkillContext) -> di
     async with ctx.connection() as conn:
         slot = await callback_slot(conn, ctx, args, max_days=MAX_DAYS_AHEAD)
         when = slot.at
-        account_phone = None
-        if ctx.customer_id:
-            account_phone = await conn.fetchval(
-                "SELECT phone FROM customers WHERE customer_id = $1", ctx.customer_id
-            )
-        raw = args.phone or account_phone or ctx.call.caller_number
-        phone = normalize_phone(raw) if raw else ""
+        phone = await authorized_phone(conn, ctx, args.phone) or ""  # never another customer's
         if len(phone) < 11:
             raise ToolError("phone_required", "Which phone number should we call you back on?")
         callback_id = new_id("CB")

@@ -1,6 +1,8 @@
 """verify_identity: prove who the caller is (caller ID, order number + ZIP, or a one-time code).
 
-Deterministic checks only. On success the reply carries ``verified_customer_id``, which the
+Deterministic checks only, limited per call and, across calls and channels, per target (the
+order and customer an attempt is against) and per source (chat IP, caller phone number): a
+locked target or source fails even with the right answer, and the reply says how to get help. On success the reply carries ``verified_customer_id``, which the
 conversation service stores in the session; every later tool authorises from that, not from
 anything the model writes.
 """
@@ -20,9 +22,14 @@ from callcenter.tools.domain import (
 )
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 from callcenter.tools.verification import (
+    LOCKED_MESSAGE,
     MAX_FAILED_ATTEMPTS,
+    attempt_source,
+    code_sent_since_lock,
     failed_attempts,
+    lock_reason,
     record_attempt,
+    record_lockouts,
     redeem_code,
 )
 from callcenter.tools.verified_customer import record_verified
@@ -84,22 +91,51 @@ async def _by_order_and_zip(conn: asyncpg.Connection, args: VerifyIdentityArgs) 
     return row["customer_id"] if row else None
 
 
+async def _code_owner(conn: asyncpg.Connection, args: VerifyIdentityArgs) -> str | None:
+    """The account a one-time code attempt names (by customer_id, email or phone)."""
+    if args.customer_id:
+        return await conn.fetchval(
+            "SELECT customer_id FROM customers WHERE customer_id = $1", args.customer_id.upper()
+        )
+    found = await find_customers(conn, phone=args.phone, email=args.email)
+    return found[0]["customer_id"] if len(found) == 1 else None
+
+
 async def _by_code(conn: asyncpg.Connection, args: VerifyIdentityArgs) -> str | None:
     if not args.code or not (args.customer_id or args.email or args.phone):
         raise ToolError(
             "invalid_arguments",
             "I need the code we sent you, and the email or phone number on your account.",
         )
-    if args.customer_id:
-        customer_id = await conn.fetchval(
-            "SELECT customer_id FROM customers WHERE customer_id = $1", args.customer_id.upper()
-        )
-    else:
-        found = await find_customers(conn, phone=args.phone, email=args.email)
-        customer_id = found[0]["customer_id"] if len(found) == 1 else None
+    customer_id = await _code_owner(conn, args)
     if customer_id and await redeem_code(conn, customer_id, args.code):
         return str(customer_id)
     return None
+
+
+async def _targets(
+    conn: asyncpg.Connection, args: VerifyIdentityArgs, ctx: SkillContext
+) -> list[str]:
+    """What this attempt is against: the order and customer it would verify as.
+
+    Failures are counted against these across every call and channel (see
+    :mod:`callcenter.tools.verification`), so a new chat does not start the count again.
+    """
+    targets: list[str] = []
+    owner: str | None = None
+    if args.method == "order_number_zip" and args.order_id:
+        targets.append(f"order:{args.order_id}")
+        owner = await conn.fetchval(
+            "SELECT customer_id FROM orders WHERE order_id = $1", args.order_id
+        )
+    elif args.method == "one_time_code" and (args.customer_id or args.email or args.phone):
+        owner = await _code_owner(conn, args)
+    elif args.method == "caller_id" and ctx.call.caller_number:
+        found = await find_customers(conn, phone=normalize_phone(ctx.call.caller_number))
+        owner = found[0]["customer_id"] if len(found) == 1 else None
+    if owner:
+        targets.append(f"customer:{owner}")
+    return targets
 
 
 @skill(
@@ -126,6 +162,16 @@ async def verify_identity(args: VerifyIdentityArgs, ctx: SkillContext) -> dict[s
                 "I couldn't verify you after several tries, so I can't try again on this call. "
                 "I can connect you to an agent who can help.",
             )
+        source = await attempt_source(conn, call_id)
+        targets = await _targets(conn, args, ctx)
+        attempt = {"call_id": call_id, "method": args.method, "targets": targets, "source": source}
+        held = targets
+        if args.method == "one_time_code" and await code_sent_since_lock(conn, targets):
+            held = []  # the code went to the contact on file after the lock: the help path
+        locked = await lock_reason(conn, targets=held, source=source)
+        if locked is not None:  # fails even with the right answer, and counts as a failure
+            await record_attempt(conn, customer_id=None, success=False, **attempt)
+            raise ToolError("verification_locked", locked)
         if args.method == "caller_id":
             customer_id = await _by_caller_id(conn, ctx)
         elif args.method == "order_number_zip":
@@ -133,14 +179,16 @@ async def verify_identity(args: VerifyIdentityArgs, ctx: SkillContext) -> dict[s
         else:
             customer_id = await _by_code(conn, args)
         await record_attempt(
-            conn,
-            call_id=call_id,
-            method=args.method,
-            customer_id=customer_id,
-            success=customer_id is not None,
+            conn, customer_id=customer_id, success=customer_id is not None, **attempt
         )
         if customer_id is None:
-            raise ToolError("verification_failed", FAILED_MESSAGE)
+            now_locked = await record_lockouts(
+                conn, call_id=call_id, channel=ctx.call.channel, targets=targets, source=source
+            )
+            raise ToolError(
+                "verification_locked" if now_locked else "verification_failed",
+                LOCKED_MESSAGE if now_locked else FAILED_MESSAGE,
+            )
         await record_verified(conn, ctx, customer_id=customer_id, method=args.method)
         first_name = await conn.fetchval(
             "SELECT first_name FROM customers WHERE customer_id = $1", customer_id

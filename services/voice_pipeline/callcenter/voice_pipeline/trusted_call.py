@@ -1,0 +1,96 @@
+"""What the voice pipeline trusts about a call, and the one stream a token may open.
+
+A media socket's ``start`` message is written by whoever holds the socket: its
+``customParameters`` are not signed (only the stream token among them is). So the pipeline takes
+nothing about the call from them. It checks the gateway's signed token (call_id + CallSid +
+expiry), then reads the caller number, called number and CallSid from the gateway's own row of
+that call in ``calls``. The token opens at most one stream: the first socket claims
+``{prefix}call:{call_id}:stream`` in Redis (``SET NX``), and a second socket with the same (or a
+fresh) token for that call is refused. A call that has ended (the shared ``call:{id}:ended``
+claim, or a row no longer ``active``) gets no stream at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from callcenter.common.call_end import ENDED_CLAIM_TTL_S
+from callcenter.common.config import CallCenterConfig
+from callcenter.common.stream_token import (
+    InvalidStreamToken,
+    stream_token_secret,
+    verify_stream_token,
+)
+
+
+class UntrustedStream(Exception):
+    """The socket may not open a stream: bad token, unknown or ended call, or already streaming."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustedCall:
+    """A call as the gateway recorded it when Twilio's signed webhook arrived."""
+
+    call_id: str
+    call_sid: str
+    from_number: str | None
+    to_number: str | None
+
+
+async def resolve_trusted_call(
+    *,
+    config: CallCenterConfig,
+    redis: aioredis.Redis,
+    db: asyncpg.Pool,
+    token: str | None,
+    call_sid: str,
+) -> TrustedCall:
+    """The call a socket's stream token opens, claimed for this socket.
+
+    Args:
+        config: the deployment's config (token secret, Redis key prefix).
+        redis: for the one-stream claim and the shared call-ended claim.
+        db: the ``calls`` table the gateway writes.
+        token: the ``token`` custom parameter of the ``start`` message.
+        call_sid: the ``start`` message's CallSid (the token must be for it).
+
+    Raises:
+        UntrustedStream: the token is invalid, the call is unknown, not a voice call of this
+            CallSid, has ended, or already has its stream.
+
+    """
+    secret = stream_token_secret(config)
+    if secret is None:
+        raise UntrustedStream("no stream token secret configured")
+    try:
+        call_id = verify_stream_token(secret, token, call_sid=call_sid)
+    except InvalidStreamToken as exc:
+        raise UntrustedStream(str(exc)) from exc
+    row = await db.fetchrow(
+        "SELECT channel, from_number, to_number, provider_ids, status FROM calls WHERE call_id = $1",
+        call_id,
+    )
+    provider_ids = row["provider_ids"] if row is not None else None
+    if (
+        row is None
+        or row["channel"] != "voice"
+        or not isinstance(provider_ids, dict)
+        or provider_ids.get("twilio_call_sid") != call_sid
+    ):
+        raise UntrustedStream("no voice call of this CallSid was recorded by the gateway")
+    prefix = config.redis.key_prefix
+    if row["status"] != "active" or await redis.exists(f"{prefix}call:{call_id}:ended"):
+        raise UntrustedStream("the call has ended")
+    if not await redis.set(
+        f"{prefix}call:{call_id}:stream", call_sid, nx=True, ex=ENDED_CLAIM_TTL_S
+    ):
+        raise UntrustedStream("this call already has its media stream")
+    return TrustedCall(
+        call_id=call_id,
+        call_sid=call_sid,
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+    )
