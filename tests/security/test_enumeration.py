@@ -51,7 +51,12 @@ async def test_no_callback_is_booked_to_another_customers_number(
     attacker = await secure_system.db.fetchval(
         "SELECT customer_id FROM orders WHERE order_id = $1", ATTACKER_ORDER
     )
-    when = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0).isoformat()
+    # A weekday at 17:00 UTC (noon in New York, 9 am in California): inside the callback hours, so
+    # a refusal below can only be the contact authorization.
+    day = datetime.now(UTC) + timedelta(days=2)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    when = day.replace(hour=17, minute=0, second=0, microsecond=0).isoformat()
     to_victim = {"preferred_time": when, "reason": "call me", "phone": victim["phone"]}
     before = await _callbacks_to(secure_system, victim["phone"])
     attempts: dict[str, dict[str, Any]] = {
