@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,15 +68,15 @@ class CallWatchdog(FrameProcessor):
         """Start the call timer; note provider failures; pass every frame on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):
-            self._arm(self._max_call_s, self._call_too_long(), "max-call")
+            self._arm(self._max_call_s, "max-call", self._call_too_long)
         elif isinstance(frame, ErrorFrame) and frame.processor in self._providers:
             await self._failure(frame.processor)
         await self.push_frame(frame, direction)
 
-    def _arm(self, delay_s: float, coro: Any, name: str) -> None:
+    def _arm(self, delay_s: float, name: str, action: Callable[[], Awaitable[None]]) -> None:
         async def later() -> None:
             await asyncio.sleep(delay_s)
-            await coro
+            await action()
 
         task = self.create_task(later(), name)
         self._timers.add(task)
@@ -94,7 +94,9 @@ class CallWatchdog(FrameProcessor):
             log.warning("speech provider failing", call_id=self._call_id, provider=str(provider))
             outage = _Outage(started=now, last_failure=now)
             self._outages[provider] = outage
-            self._arm(self._provider_down_s, self._check(provider, outage), "provider-check")
+            self._arm(
+                self._provider_down_s, "provider-check", lambda: self._check(provider, outage)
+            )
         else:
             outage.last_failure = now
             outage.failures += 1
