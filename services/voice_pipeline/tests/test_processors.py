@@ -166,7 +166,7 @@ async def test_keypad_digits_become_one_turn_through_pipecats_aggregator(
     assert conversation.requests[0]["metadata"]["dtmf"] == "1001"
 
 
-async def test_barge_in_cancels_with_what_was_heard_and_backchannels_do_not(
+async def test_barge_in_cancels_with_what_was_heard(
     config: CallCenterConfig, bus: Bus, conversation: ConversationStandIn
 ) -> None:
     conversation.delay_s = 0.4
@@ -194,7 +194,7 @@ async def test_barge_in_cancels_with_what_was_heard_and_backchannels_do_not(
             SleepFrame(sleep=0.5),
         ],
     )
-    assert len(conversation.requests) == 1  # the backchannel did not take the turn
+    assert len(conversation.requests) == 1  # the backchannel was not a turn of its own
     assert conversation.cancels == [{"delivered_text": "Shipping"}]
     assert len(told.turns) == 1 and told.turns[0].interrupted
     assert told.turns[0].heard_text == "Shipping"
@@ -227,14 +227,24 @@ async def test_an_end_asked_by_the_conversation_waits_for_the_answer_to_be_spoke
 ) -> None:
     conversation.done = {"end_call": True}
     processor, told = turn_processor(config, bus)
-    ended_while_speaking: list[bool] = []
+    stops_seen: list[int] = []
+    bot_stopped_at_end: list[int] = []
+
+    class Output(FrameProcessor):
+        """Counts the bot's stops as they pass (the output transport reports them)."""
+
+        async def process_frame(self, frame: Any, direction: FrameDirection) -> None:
+            await super().process_frame(frame, direction)
+            if isinstance(frame, BotStoppedSpeakingFrame):
+                stops_seen.append(1)
+            await self.push_frame(frame, direction)
 
     @processor.event_handler("on_end_requested")
     async def check(_p: Any, _reason: str) -> None:
-        ended_while_speaking.append(processor.bot_busy())
+        bot_stopped_at_end.append(len(stops_seen))
 
     await run_test(
-        processor,
+        Pipeline([Output(), processor]),
         frames_to_send=[
             UserStartedSpeakingFrame(),
             TranscriptionFrame(text="That is all, goodbye", user_id="", timestamp=""),
@@ -247,7 +257,7 @@ async def test_an_end_asked_by_the_conversation_waits_for_the_answer_to_be_spoke
         ],
     )
     assert told.ends == ["assistant_ended"]
-    assert ended_while_speaking == [False]
+    assert bot_stopped_at_end == [1]  # not before the goodbye was spoken
 
 
 # ----- the watchdog ----------------------------------------------------------------------------
