@@ -7,10 +7,19 @@ from callcenter.post_call.steps.metrics import MetricsStep
 from callcenter.post_call.steps.summary import SummaryStep
 from callcenter.post_call.steps.ticket import TicketStep
 from callcenter.post_call.steps.transcript import TranscriptStep
+from callcenter.post_call.steps.voice_timings import VoiceTimingsStep
 
 STEPS: dict[str, type[Step]] = {
     step.name: step
-    for step in (TranscriptStep, SummaryStep, CrmStep, EmailStep, TicketStep, MetricsStep)
+    for step in (
+        TranscriptStep,
+        SummaryStep,
+        CrmStep,
+        EmailStep,
+        TicketStep,
+        MetricsStep,
+        VoiceTimingsStep,
+    )
 }
 
 
