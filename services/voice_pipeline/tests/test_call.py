@@ -43,6 +43,12 @@ async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
         assert latency[stage] is not None and latency[stage] >= 0, (stage, latency)
     assert latency["stt_final_ms"] <= latency["first_audio_ms"] <= latency["first_audio_sent_ms"]
     assert latency["total_ms"] > 0
+    # ... and what the caller heard, when, is its own event, joined by turn_index
+    heard = (await events.wait_for("turn.heard", call_id))[0]
+    assert heard["turn_index"] == turn["turn_index"]
+    assert heard["stt_final_ms"] <= heard["first_audio_ms"] <= heard["first_audio_sent_ms"]
+    assert heard["transcript_to_first_audio_sent_ms"] > 0
+    assert heard["heard_text"] and turn["assistant_text"].startswith(heard["heard_text"][:10])
     spoken = " ".join(phone.elevenlabs.texts[texts_before:])
     assert turn["assistant_text"].split(".")[0].strip() in spoken
 

@@ -176,7 +176,9 @@ class PostCallSettings(Section):
     ack_wait_s: float = 30.0
     retry_delays_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
     steps: list[str] = Field(
-        default_factory=lambda: ["transcript", "summary", "crm", "email", "ticket", "metrics"]
+        default_factory=lambda: [
+            *("transcript", "summary", "crm", "email", "ticket", "metrics", "voice_timings")
+        ]
     )
     ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
     durable_prefix: str = "post_call_"
