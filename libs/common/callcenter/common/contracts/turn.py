@@ -38,7 +38,7 @@ class TurnRequest(Contract):
     caller: TurnCaller = Field(default_factory=TurnCaller)
     #: voice: caller stopped speaking -> final transcript, measured by the voice pipeline
     stt_final_ms: float | None = Field(default=None, ge=0)
-    #: free-form channel details kept with the turn (e.g. the SMS message sid)
+    #: free-form channel details (e.g. the SMS message sid); the service does not interpret them
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
