@@ -146,8 +146,6 @@ class ConversationSettings(Section):
     tool_timeout_s: float = 8.0
     persona: str = "Ava, the assistant of Acme Outfitters"
     greeting: str = "Hi, this is Ava from Acme Outfitters. How can I help you today?"
-    #: a voice turn's turn.completed waits this long for the voice pipeline's audio timings
-    voice_report_wait_s: float = Field(default=5.0, ge=0.0, le=30.0)
     system_prompt: str = (
         "You are {persona}. You help customers with orders, returns, exchanges, addresses and "
         "store policies. Verify the customer before discussing account details. Keep answers "
