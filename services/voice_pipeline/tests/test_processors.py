@@ -36,8 +36,10 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from callcenter.common.bus import Bus
 from callcenter.common.bus.streaming import StreamingRequest, StreamingResponder
+from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
+from callcenter.common.contracts import TurnCancel, TurnRequest
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
 from callcenter.voice_pipeline.turn_processor import DTMF_PREFIX, ConversationTurnProcessor
@@ -56,7 +58,7 @@ class ConversationStandIn:
     done: dict[str, Any] = field(default_factory=dict)
 
     async def handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
-        self.requests.append(request.json())
+        self.requests.append(TurnRequest.from_bytes(request.data).model_dump())
         try:
             for piece in ANSWER:
                 await asyncio.sleep(self.delay_s)
@@ -65,7 +67,7 @@ class ConversationStandIn:
             yield json.dumps(done).encode()
         finally:
             if request.cancelled:
-                self.cancels.append(json.loads(request.cancel_payload or b"{}"))
+                self.cancels.append(TurnCancel.from_bytes(request.cancel_payload).model_dump())
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ def turn_processor(
 ) -> tuple[ConversationTurnProcessor, Told]:
     processor = ConversationTurnProcessor(
         call=CallInfo(call_id="call-unit", call_sid="CA1", stream_sid="MZ1"),
-        bus=bus,
+        conversation=ConversationClient(bus=bus, first_timeout_s=5.0),
         settings=VoicePipelineSettings(**settings),
         greeting="Hello",
         apology=ApologyCache(config=config),
@@ -140,7 +142,7 @@ async def test_a_caller_turn_streams_the_answer_to_tts(
     assert [r["text"] for r in conversation.requests] == ["How long is shipping?"]
     request = conversation.requests[0]
     assert request["channel"] == "voice" and request["metadata"]["source"] == "speech"
-    assert request["metadata"]["latency"]["stt_final_ms"] is not None
+    assert request["stt_final_ms"] is not None
     assert _texts(down) == "".join(ANSWER)
     kinds = [type(f) for f in down]
     assert kinds.index(LLMFullResponseStartFrame) < kinds.index(LLMFullResponseEndFrame)
@@ -195,7 +197,7 @@ async def test_barge_in_cancels_with_what_was_heard(
         ],
     )
     assert len(conversation.requests) == 1  # the backchannel was not a turn of its own
-    assert conversation.cancels == [{"delivered_text": "Shipping"}]
+    assert [c["delivered_text"] for c in conversation.cancels] == ["Shipping"]
     assert len(told.turns) == 1 and told.turns[0].interrupted
     assert told.turns[0].heard_text == "Shipping"
 

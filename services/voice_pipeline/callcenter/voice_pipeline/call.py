@@ -49,6 +49,7 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
+from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import TurnHeard
 from callcenter.common.logging import bind_call, get_logger
@@ -145,7 +146,9 @@ class CallSession:
         )
         self.turns = ConversationTurnProcessor(
             call=call,
-            bus=deps.bus,
+            conversation=ConversationClient(
+                bus=deps.bus, first_timeout_s=cfg.voice_pipeline.turn_timeout_s
+            ),
             settings=cfg.voice_pipeline,
             greeting=cfg.conversation.greeting,
             apology=deps.apology,

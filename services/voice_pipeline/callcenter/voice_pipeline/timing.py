@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
+
+from callcenter.common.contracts import DoneChunk
 
 Source = Literal["speech", "dtmf"]
 
@@ -55,7 +57,7 @@ class TurnRecord:
     reply_text: str = ""
     heard_words: list[str] = field(default_factory=list)
     interrupted: bool = False
-    done: dict[str, Any] | None = None
+    done: DoneChunk | None = None
     error: str | None = None
     reported: bool = False
 
@@ -67,8 +69,7 @@ class TurnRecord:
     @property
     def turn_index(self) -> int | None:
         """The conversation service's index of this turn (from its ``done`` chunk)."""
-        value = (self.done or {}).get("turn_index")
-        return value if isinstance(value, int) else None
+        return None if self.done is None else self.done.turn_index
 
 
 @dataclass(slots=True)

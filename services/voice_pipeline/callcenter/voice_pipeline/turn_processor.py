@@ -2,7 +2,7 @@
 
 :class:`ConversationTurnProcessor` sits after the user-turn processor and pipecat's
 ``DTMFAggregator`` and before TTS. It collects what the caller says in a turn (or the digits the
-aggregator flushes), sends it to ``conversation.turn`` and feeds the streamed reply to TTS as it
+aggregator flushes), sends it to ``conversation.turn`` through ``ConversationClient`` and feeds the streamed reply to TTS as it
 arrives (TTS speaks it sentence by sentence). It owns the conversational rules of a call:
 
 * the greeting; barge-in (cancel the reply with what the caller actually heard);
@@ -24,7 +24,6 @@ Input audio stops here: nothing after it (TTS, the output transport) needs the c
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -51,9 +50,10 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
 from pipecat.turns.user_idle_controller import UserIdleController
 
-from callcenter.common.bus import Bus
-from callcenter.common.bus.streaming import STREAM_ID_HEADER, ReplyStream, StreamError
+from callcenter.common.bus.streaming import StreamError
+from callcenter.common.clients import ConversationClient, TurnStream
 from callcenter.common.config.sections import VoicePipelineSettings
+from callcenter.common.contracts import DeltaChunk, DoneChunk, TurnCaller, TurnRequest
 from callcenter.common.logging import get_logger
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.timing import CallInfo, Source, TurnRecord, TurnTiming
@@ -61,7 +61,6 @@ from callcenter.voice_pipeline.turns import Backchannels
 
 log = get_logger(__name__)
 
-TURN_SUBJECT = "conversation.turn"
 #: What pipecat's DTMFAggregator puts before the digits of the transcription it flushes.
 DTMF_PREFIX = "DTMF: "
 #: How long a closing sentence may take to be spoken before the call is ended anyway.
@@ -75,7 +74,7 @@ class ConversationTurnProcessor(FrameProcessor):
         self,
         *,
         call: CallInfo,
-        bus: Bus,
+        conversation: ConversationClient,
         settings: VoicePipelineSettings,
         greeting: str,
         apology: ApologyCache,
@@ -83,7 +82,7 @@ class ConversationTurnProcessor(FrameProcessor):
     ) -> None:
         super().__init__(**kwargs)
         self.call = call
-        self._bus = bus
+        self._conversation = conversation
         self._settings = settings
         self._greeting = greeting
         self._apology = apology
@@ -98,7 +97,7 @@ class ConversationTurnProcessor(FrameProcessor):
         self._bot_speaking = False
         self._current: TurnRecord | None = None
         self._reply_task: asyncio.Task[None] | None = None
-        self._reply_stream: ReplyStream | None = None
+        self._reply_stream: TurnStream | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._ending = False
         self._after_speech: tuple[str, str] | None = None  # ("end" | "transfer", reason)
@@ -130,7 +129,6 @@ class ConversationTurnProcessor(FrameProcessor):
         if turn is not None and turn.timing.first_tts_audio is not None:
             if turn.timing.first_audio_sent is None:
                 turn.timing.first_audio_sent = at
-                self._report_to_conversation(turn)
                 self._background_task(self._turn_finished(turn))
 
     def tts_audio(self) -> None:
@@ -157,8 +155,10 @@ class ConversationTurnProcessor(FrameProcessor):
         await self._idle.cleanup()
         if self._reply_task is not None and not self._reply_task.done():
             await self.cancel_task(self._reply_task)
-        if self._reply_stream is not None:
-            await self._reply_stream.close()
+        if self._reply_stream is not None and not self._reply_stream.finished:
+            await self._reply_stream.cancel(
+                delivered_text=self._current.heard_text if self._current else ""
+            )
         if self._current is not None:
             await self._turn_finished(self._current)
         for task in list(self._background):
@@ -254,21 +254,18 @@ class ConversationTurnProcessor(FrameProcessor):
         self._current = turn
         self._reply_task = self.create_task(self._run_turn(turn), "turn")
 
-    def _request(self, turn: TurnRecord) -> dict[str, Any]:
-        metadata: dict[str, Any] = {
-            "source": turn.source,
-            "call_sid": self.call.call_sid,
-            "latency": {"stt_final_ms": turn.timing.stages_ms()["stt_final_ms"]},
-        }
+    def _request(self, turn: TurnRecord) -> TurnRequest:
+        metadata: dict[str, Any] = {"source": turn.source, "call_sid": self.call.call_sid}
         if turn.source == "dtmf":
             metadata["dtmf"] = turn.user_text
-        return {
-            "call_id": self.call.call_id,
-            "channel": "voice",
-            "text": turn.user_text,
-            "caller": {"number": self.call.from_number, "verified_by_caller_id": False},
-            "metadata": metadata,
-        }
+        return TurnRequest(
+            call_id=self.call.call_id,
+            channel="voice",
+            text=turn.user_text,
+            caller=TurnCaller(number=self.call.from_number, verified_by_caller_id=False),
+            stt_final_ms=turn.timing.stages_ms()["stt_final_ms"],
+            metadata=metadata,
+        )
 
     async def _run_turn(self, turn: TurnRecord) -> None:
         log.info(
@@ -277,30 +274,22 @@ class ConversationTurnProcessor(FrameProcessor):
         turn.timing.request_sent = time.monotonic()
         speaking = False
         try:
-            stream = await self._bus.stream_request(
-                TURN_SUBJECT,
-                self._request(turn),
-                first_timeout_s=self._settings.turn_timeout_s,
-                idle_timeout_s=self._settings.turn_timeout_s,
-            )
+            stream = await self._conversation.stream_turn(self._request(turn))
             self._reply_stream = stream
             async for chunk in stream:
-                data = chunk.json()
-                kind = data.get("type")
-                text = data.get("text") or ""
-                if kind == "done":
-                    turn.done = data
-                    if turn.reply_text or not text:
+                if isinstance(chunk, DoneChunk):
+                    turn.done = chunk
+                    if turn.reply_text or not chunk.text:
                         continue
-                elif kind != "delta" or not text:
+                elif not isinstance(chunk, DeltaChunk) or not chunk.text:
                     continue
                 if turn.timing.first_text is None:
                     turn.timing.first_text = time.monotonic()
                 if not speaking:
                     speaking = True
                     await self.push_frame(LLMFullResponseStartFrame())
-                turn.reply_text += text
-                await self.push_frame(TextFrame(text))
+                turn.reply_text += chunk.text
+                await self.push_frame(TextFrame(chunk.text))
             if speaking:
                 await self.push_frame(LLMFullResponseEndFrame())
             turn.timing.done = time.monotonic()
@@ -314,12 +303,11 @@ class ConversationTurnProcessor(FrameProcessor):
             return
         if not speaking:
             await self._turn_finished(turn)  # nothing to say: no audio will come
-        done = turn.done or {}
-        if done.get("transfer"):
-            transfer = done["transfer"] if isinstance(done["transfer"], dict) else {}
-            self._transfer_summary = str(transfer.get("summary") or "")
-            self._after_speech = ("transfer", str(transfer.get("reason") or "caller_asked"))
-        elif done.get("end_call"):
+        done = turn.done
+        if done is not None and done.transfer is not None:
+            self._transfer_summary = done.transfer.summary
+            self._after_speech = ("transfer", done.transfer.reason or "caller_asked")
+        elif done is not None and done.end_call:
             self._after_speech = ("end", "assistant_ended")
         if self._after_speech is not None and not self._bot_speaking and not speaking:
             await self._run_after_speech()
@@ -333,26 +321,6 @@ class ConversationTurnProcessor(FrameProcessor):
         turn.reported = True
         await self._call_event_handler("on_turn_finished", turn)
 
-    def _report_to_conversation(self, turn: TurnRecord) -> None:
-        """The audio timings on ``conversation.turn.report`` for the conversation service.
-
-        Kept until the conversation service stops holding turn.completed for them (the
-        ``turn.heard`` event carries them now).
-        """
-        stream = self._reply_stream
-        if stream is None:
-            return
-        stages = turn.timing.stages_ms()
-        keys = ("stt_final_ms", "first_audio_ms", "first_audio_sent_ms")
-        body = json.dumps({"latency": {k: stages[k] for k in keys}}).encode()
-        self._background_task(
-            self._bus.nc.publish(
-                self._bus.subject(TURN_SUBJECT) + ".report",
-                body,
-                headers={STREAM_ID_HEADER: stream.stream_id},
-            )
-        )
-
     async def _barge_in(self) -> None:
         """The caller talked over the assistant: stop the reply, keep only what was heard."""
         turn = self._current
@@ -364,19 +332,10 @@ class ConversationTurnProcessor(FrameProcessor):
         if task is not None and not task.done():
             await self.cancel_task(task)
         self._after_speech = None
-        payload = json.dumps({"delivered_text": delivered}).encode()
-        stream = self._reply_stream
-        if stream is not None:
-            if not stream.finished:
-                await stream.cancel(payload)
-            else:
-                # The reply was fully generated before it was fully spoken: tell the
-                # conversation service anyway, so it can trim the stored reply.
-                await self._bus.nc.publish(
-                    self._bus.subject(TURN_SUBJECT) + ".cancel",
-                    payload,
-                    headers={STREAM_ID_HEADER: stream.stream_id},
-                )
+        if self._reply_stream is not None:
+            # Also when the reply was fully generated before it was fully spoken: the
+            # conversation service then cuts the stored answer to what was heard.
+            await self._reply_stream.cancel(delivered_text=delivered)
         log.info(
             "barge-in", call_id=self.call.call_id, delivered_chars=len(delivered), turn=turn.index
         )
