@@ -68,6 +68,7 @@ from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
 from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
 from callcenter.voice_pipeline.turn_processor import DTMF_PREFIX, ConversationTurnProcessor
 from callcenter.voice_pipeline.turns import Backchannels, CallerTurnStartStrategy
+from callcenter.voice_pipeline.vad import InlineSileroVAD
 from callcenter.voice_pipeline.watchdog import CallWatchdog
 
 log = get_logger(__name__)
@@ -209,9 +210,8 @@ class CallSession:
                 stop=stop,
             ),
         )
-        vad = VADProcessor(
-            vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=vp.vad_stop_secs))
-        )
+        vad_class = InlineSileroVAD if vp.vad_inline else SileroVADAnalyzer
+        vad = VADProcessor(vad_analyzer=vad_class(params=VADParams(stop_secs=vp.vad_stop_secs)))
         keypad = DTMFAggregator(
             timeout=vp.dtmf_timeout_s, termination_digit=KeypadEntry.POUND, prefix=DTMF_PREFIX
         )

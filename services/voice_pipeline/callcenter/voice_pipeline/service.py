@@ -1,7 +1,8 @@
 """Run the voice pipeline: the Twilio media socket, one Pipecat pipeline per call.
 
-Readiness is false while draining; SIGTERM stops taking calls and ends the ones in progress
-(each publishes call.ended), then drains NATS.
+Readiness is false while draining or at capacity (:mod:`callcenter.voice_pipeline.capacity`:
+a stream beyond it is refused with 1013 "try again later"); SIGTERM stops taking calls and ends
+the ones in progress (each publishes call.ended), then drains NATS.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.call import POLICY_VIOLATION, CallSession, VoiceDeps, serve_call
+from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
+from callcenter.voice_pipeline.smart_turn import load_shared_model
 
 log = get_logger(__name__)
 
+#: WebSocket close code "try again later": this replica is at capacity.
+TRY_AGAIN_LATER = 1013
 
-def create_app(state: dict) -> FastAPI:
+
+def create_app(state: dict, admission: CallAdmission) -> FastAPI:
     """The media socket app; ``state['deps']`` is set before serving."""
     app = FastAPI(title="Callcenter voice pipeline", version="0.1.0")
     active: set[CallSession] = set()
@@ -31,7 +37,14 @@ def create_app(state: dict) -> FastAPI:
         if deps is None or state.get("draining"):
             await websocket.close(code=POLICY_VIOLATION)
             return
-        await serve_call(deps, websocket, active)
+        if not admission.try_admit():
+            log.warning("media stream refused: at capacity", capacity=admission.capacity)
+            await websocket.close(code=TRY_AGAIN_LATER)
+            return
+        try:
+            await serve_call(deps, websocket, active)
+        finally:
+            admission.release()
 
     return app
 
@@ -40,7 +53,8 @@ async def serve() -> None:
     """Serve until SIGTERM."""
     config = load_config()
     state: dict = {}
-    app = create_app(state)
+    admission = CallAdmission(capacity=call_capacity(config.voice_pipeline))
+    app = create_app(state, admission)
     runtime = ServiceRuntime(
         name="voice_pipeline",
         config=config,
@@ -49,7 +63,13 @@ async def serve() -> None:
         needs_redis=True,
         needs_db=True,
         app=app,
+        ws_per_message_deflate=config.voice_pipeline.media_deflate,
     )
+
+    async def room_for_a_call() -> bool:
+        return not admission.full
+
+    runtime.readiness.add("capacity", room_for_a_call)
     async with runtime:
         assert runtime.redis is not None and runtime.db is not None
         apology = ApologyCache(config=config)
@@ -57,6 +77,9 @@ async def serve() -> None:
             config=config, bus=runtime.bus, redis=runtime.redis, db=runtime.db, apology=apology
         )
         warm = asyncio.create_task(apology.load())
+        if config.voice_pipeline.smart_turn:
+            await asyncio.to_thread(load_shared_model)
+        log.info("call capacity", calls=admission.capacity)
 
         async def end_calls() -> None:
             state["draining"] = True

@@ -132,6 +132,19 @@ class VoicePipelineSettings(Section):
         "Sorry, I'm having trouble on my side. Let me get you to someone who can help."
     )
     provider_down_s: float = Field(default=6.0, gt=0)
+    # --- cost per call and capacity (issue 18) ---
+    #: run Silero VAD on the event loop (0.1 ms per 32 ms chunk) instead of a thread per call
+    vad_inline: bool = True
+    #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
+    media_deflate: bool = False
+    #: measured CPU per call-second of this process (bench/voice_calls.py); sizes the capacity
+    cpu_ms_per_call_second: float = Field(default=35.0, gt=0)
+    #: cores this replica may use (its CPU limit); None: the cores the OS gives the process
+    cpu_limit_cores: float | None = Field(default=None, gt=0)
+    #: share of the CPU limit calls may use (the rest is headroom for bursts and the runtime)
+    cpu_headroom: float = Field(default=0.75, gt=0, le=1)
+    #: hard cap on concurrent calls; None: derived from the CPU figures above
+    max_calls: int | None = Field(default=None, ge=1)
 
 
 class ConversationSettings(Section):
