@@ -12,8 +12,8 @@ arrives (TTS speaks it sentence by sentence). It owns the conversational rules o
 
 It tells whoever runs the call through events, never callbacks:
 
-- ``on_turn_finished(processor, turn)``: a turn's timings are complete (its first answer audio
-  went out, or it was interrupted, failed, or produced nothing to say).
+- ``on_turn_finished(processor, turn)``: a turn is over for the caller (its answer was spoken,
+  or it was interrupted, failed, or produced nothing to say): what was heard, and when.
 - ``on_end_requested(processor, reason)``: hang up now (what had to be said was said).
 - ``on_transfer_requested(processor, reason, summary, fallback)``: hand the call to an agent;
   if that fails the handler ends the call with reason ``fallback``.
@@ -129,7 +129,6 @@ class ConversationTurnProcessor(FrameProcessor):
         if turn is not None and turn.timing.first_tts_audio is not None:
             if turn.timing.first_audio_sent is None:
                 turn.timing.first_audio_sent = at
-                self._background_task(self._turn_finished(turn))
 
     def tts_audio(self) -> None:
         """TTS produced audio (a tap between TTS and the output says so)."""
@@ -198,6 +197,9 @@ class ConversationTurnProcessor(FrameProcessor):
             self._bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
+            turn = self._current
+            if turn is not None and turn.timing.first_audio_sent and not self.bot_busy():
+                await self._turn_finished(turn)  # the answer was spoken: all its timings known
             if self._after_speech is not None and not self.bot_busy():
                 await self._run_after_speech()
         elif isinstance(frame, ErrorFrame):
