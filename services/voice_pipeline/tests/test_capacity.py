@@ -1,10 +1,19 @@
-"""A replica's call capacity from its CPU figures, and admission against it."""
+"""A replica's call capacity from its CPU figures, admission against it, the gateway's overflow."""
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY
+from typing import Any
 
+import httpx
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+from twilio.request_validator import RequestValidator
+
+from callcenter.common.bus import Bus
+from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
+from callcenter.common.health import Readiness
+from callcenter.common.voice_load import KEY, forget_voice_replica, report_voice_load
 from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
 
 
@@ -32,3 +41,45 @@ def test_admission_refuses_beyond_capacity_and_exports_the_load() -> None:
     admission.release()
     assert not admission.full and sample("voice_load") == 0.5
     assert admission.try_admit()
+
+
+async def test_the_gateway_turns_a_call_away_politely_when_every_replica_is_full(
+    config: CallCenterConfig, db_pool: Any, bus: Bus, redis_client: Any
+) -> None:
+    from callcenter.gateway.app import create_app
+    from callcenter.gateway.deps import GatewayDeps
+
+    token = "overflow-test-token"
+    cfg = config.model_copy(
+        update={"twilio": config.twilio.model_copy(update={"auth_token": SecretStr(token)})}
+    )
+    prefix = cfg.redis.key_prefix
+    deps = GatewayDeps(config=cfg, bus=bus, redis=redis_client, db=db_pool, readiness=Readiness())
+    url = cfg.gateway.public_base_url.rstrip("/") + "/twilio/voice"
+
+    async def incoming(call_sid: str) -> str:
+        form = {"CallSid": call_sid, "From": "+15550001111", "To": "+15550002222"}
+        signature = RequestValidator(token).compute_signature(url, form)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(deps)), base_url="http://gateway"
+        ) as client:
+            response = await client.post(
+                "/twilio/voice", data=form, headers={"X-Twilio-Signature": signature}
+            )
+        assert response.status_code == 200, response.text
+        return response.text
+
+    await redis_client.delete(prefix + KEY)
+    try:
+        await report_voice_load(redis_client, key_prefix=prefix, replica="a", active=3, capacity=3)
+        await report_voice_load(redis_client, key_prefix=prefix, replica="b", active=2, capacity=3)
+        assert "<Stream" in await incoming("CA" + "1" * 32)  # replica b has room
+        await report_voice_load(redis_client, key_prefix=prefix, replica="b", active=3, capacity=3)
+        turned_away = await incoming("CA" + "2" * 32)
+        assert "<Stream" not in turned_away
+        assert "all our lines are busy" in turned_away and "<Hangup" in turned_away
+        await forget_voice_replica(redis_client, key_prefix=prefix, replica="b")
+        await forget_voice_replica(redis_client, key_prefix=prefix, replica="a")
+        assert "<Stream" in await incoming("CA" + "3" * 32)  # nobody reports: try the call
+    finally:
+        await redis_client.delete(prefix + KEY)

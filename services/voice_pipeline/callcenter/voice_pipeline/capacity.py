@@ -4,11 +4,14 @@ A call costs ``cpu_ms_per_call_second`` of CPU per second (measured with bench/v
 the replica may use ``cpu_limit_cores`` (its container's CPU limit, else the cores the OS gives
 the process) times ``cpu_headroom``. Beyond ``capacity`` calls every call would start to stutter
 (audio underruns), so the replica refuses new media streams, reports itself not ready (the load
-balancer and Twilio's retry go elsewhere) and exposes its load for the HPA on /metrics.
+balancer and Twilio's retry go elsewhere), exposes its load for the HPA on /metrics, and tells
+the gateway through Redis (:mod:`callcenter.common.voice_load`), whose webhook then plays an
+overflow message when every replica is full.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 
@@ -34,11 +37,15 @@ def call_capacity(settings: VoicePipelineSettings, *, cores: float | None = None
 
 
 class CallAdmission:
-    """Counts this replica's calls against its capacity; keeps the load gauges current."""
+    """Counts this replica's calls against its capacity; keeps the load gauges current.
+
+    ``changed`` is set on every admission and release (the service's load reporter waits on it).
+    """
 
     def __init__(self, *, capacity: int) -> None:
         self.capacity = capacity
         self.active = 0
+        self.changed = asyncio.Event()
         metrics.CALL_CAPACITY.set(capacity)
         self._publish()
 
@@ -63,3 +70,4 @@ class CallAdmission:
 
     def _publish(self) -> None:
         metrics.LOAD.set(self.active / self.capacity)
+        self.changed.set()

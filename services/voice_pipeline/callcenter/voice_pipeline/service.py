@@ -8,12 +8,16 @@ the ones in progress (each publishes call.ended), then drains NATS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 
 from callcenter.common.config import load_config
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
+from callcenter.common.voice_load import forget_voice_replica, report_voice_load
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.call import POLICY_VIOLATION, CallSession, VoiceDeps, serve_call
 from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
@@ -23,6 +27,30 @@ log = get_logger(__name__)
 
 #: WebSocket close code "try again later": this replica is at capacity.
 TRY_AGAIN_LATER = 1013
+
+
+#: How often a replica re-tells its load when nothing changed (well inside voice_load.FRESH_S).
+REPORT_EVERY_S = 5.0
+
+
+async def report_load(
+    redis: aioredis.Redis, key_prefix: str, replica: str, admission: CallAdmission
+) -> None:
+    """Tell the gateway this replica's load: at once on every change, else every few seconds."""
+    while True:
+        admission.changed.clear()
+        try:
+            await report_voice_load(
+                redis,
+                key_prefix=key_prefix,
+                replica=replica,
+                active=admission.active,
+                capacity=admission.capacity,
+            )
+        except Exception:
+            log.warning("voice load not reported (Redis)", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(admission.changed.wait(), timeout=REPORT_EVERY_S)
 
 
 def create_app(state: dict, admission: CallAdmission) -> FastAPI:
@@ -80,6 +108,10 @@ async def serve() -> None:
         if config.voice_pipeline.smart_turn:
             await asyncio.to_thread(load_shared_model)
         log.info("call capacity", calls=admission.capacity)
+        replica = f"{socket.gethostname()}:{config.voice_pipeline.port}"
+        reporter = asyncio.create_task(
+            report_load(runtime.redis, config.redis.key_prefix, replica, admission)
+        )
 
         async def end_calls() -> None:
             state["draining"] = True
@@ -89,6 +121,10 @@ async def serve() -> None:
             if calls:
                 await asyncio.wait([asyncio.ensure_future(c) for c in calls], timeout=15)
             warm.cancel()
+            reporter.cancel()
+            await forget_voice_replica(
+                runtime.redis, key_prefix=config.redis.key_prefix, replica=replica
+            )
 
         runtime.on_stop(end_calls)
         await runtime.start_http()

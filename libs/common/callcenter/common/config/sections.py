@@ -145,6 +145,10 @@ class VoicePipelineSettings(Section):
     cpu_headroom: float = Field(default=0.75, gt=0, le=1)
     #: hard cap on concurrent calls; None: derived from the CPU figures above
     max_calls: int | None = Field(default=None, ge=1)
+    #: what a caller hears when every voice replica is at capacity (the gateway says it)
+    overflow_text: str = (
+        "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
+    )
 
 
 class ConversationSettings(Section):
