@@ -19,6 +19,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from callcenter.common.bus import StreamError
+from callcenter.common.clients import ConversationClient
+from callcenter.common.contracts import DeltaChunk, ToolChunk, TurnRequest
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
@@ -114,53 +116,37 @@ class ChatSession:
         await self.send({"type": "typing"})
         delivered: list[str] = []
         stream = None
+        client = ConversationClient(
+            bus=self.deps.bus, first_timeout_s=self.deps.config.gateway.turn_timeout_s
+        )
         try:
-            stream = await self.deps.bus.stream_request(
-                "conversation.turn",
-                {
-                    "call_id": self.call_id,
-                    "channel": "chat",
-                    "text": text,
-                    "caller": {},
-                    "metadata": {},
-                },
-                first_timeout_s=self.deps.config.gateway.turn_timeout_s,
-                idle_timeout_s=self.deps.config.gateway.turn_timeout_s,
+            stream = await client.stream_turn(
+                TurnRequest(call_id=self.call_id, channel="chat", text=text)
             )
             async for chunk in stream:
-                piece = chunk.json()
-                kind = piece.get("type")
-                if kind == "delta":
-                    await self.send({"type": "delta", "text": piece["text"]})
-                    delivered.append(piece["text"])
-                elif kind == "tool":
-                    await self.send(
-                        {"type": "tool", "name": piece.get("name"), "status": piece.get("status")}
-                    )
-                elif kind == "done":
-                    await record_turn(
-                        self.deps, call_id=self.call_id, turn_index=int(piece["turn_index"])
-                    )
+                if isinstance(chunk, DeltaChunk):
+                    await self.send({"type": "delta", "text": chunk.text})
+                    delivered.append(chunk.text)
+                elif isinstance(chunk, ToolChunk):
+                    await self.send({"type": "tool", "name": chunk.name, "status": chunk.status})
+                else:
+                    await record_turn(self.deps, call_id=self.call_id, turn_index=chunk.turn_index)
                     await self.send(
                         {
                             "type": "done",
-                            "turn_index": piece["turn_index"],
-                            "text": piece.get("text", "".join(delivered)),
-                            "end_call": bool(piece.get("end_call")),
-                            "transfer": piece.get("transfer"),
+                            "turn_index": chunk.turn_index,
+                            "text": chunk.text,
+                            "end_call": chunk.end_call,
+                            "transfer": chunk.transfer.model_dump() if chunk.transfer else None,
                         }
                     )
-                    return bool(piece.get("end_call"))
+                    return chunk.end_call
         except StreamError as exc:
             log.warning("turn failed", error=exc.code, detail=exc.message)
             await self.send({"type": "error", "message": TROUBLE})
-        except (WebSocketDisconnect, RuntimeError):
-            if stream is not None:
-                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
-            raise
-        except asyncio.CancelledError:
-            if stream is not None:
-                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
+        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+            if stream is not None and not stream.finished:
+                await stream.cancel(delivered_text="".join(delivered))
             raise
         return False
 
