@@ -21,6 +21,7 @@ from opentelemetry import trace
 from callcenter.common.bus import StreamError
 from callcenter.common.clients import ConversationClient
 from callcenter.common.contracts import DeltaChunk, ToolChunk, TurnRequest
+from callcenter.common.contracts.chat import ChatFrame, DeltaFrame, DoneFrame, ToolFrame
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
@@ -54,6 +55,10 @@ class ChatSession:
     async def send(self, payload: dict[str, Any]) -> None:
         """Send one JSON message to the visitor."""
         await self.ws.send_text(json.dumps(payload))
+
+    async def send_frame(self, frame: ChatFrame) -> None:
+        """Send one frame of the chat contract to the visitor."""
+        await self.ws.send_text(frame.to_text())
 
     async def next_message(self) -> dict[str, Any] | None:
         """The next well-formed client message, or None when the visitor went idle."""
@@ -125,20 +130,20 @@ class ChatSession:
             )
             async for chunk in stream:
                 if isinstance(chunk, DeltaChunk):
-                    await self.send({"type": "delta", "text": chunk.text})
+                    await self.send_frame(DeltaFrame(text=chunk.text))
                     delivered.append(chunk.text)
                 elif isinstance(chunk, ToolChunk):
-                    await self.send({"type": "tool", "name": chunk.name, "status": chunk.status})
+                    await self.send_frame(ToolFrame(name=chunk.name, status=chunk.status))
                 else:
                     await record_turn(self.deps, call_id=self.call_id, turn_index=chunk.turn_index)
-                    await self.send(
-                        {
-                            "type": "done",
-                            "turn_index": chunk.turn_index,
-                            "text": chunk.text,
-                            "end_call": chunk.end_call,
-                            "transfer": chunk.transfer.model_dump() if chunk.transfer else None,
-                        }
+                    transfer = chunk.transfer.model_dump() if chunk.transfer else None
+                    await self.send_frame(
+                        DoneFrame(
+                            turn_index=chunk.turn_index,
+                            text=chunk.text,
+                            end_call=chunk.end_call,
+                            transfer=transfer,
+                        )
                     )
                     return chunk.end_call
         except StreamError as exc:
