@@ -106,3 +106,33 @@ def test_a_tool_outcome_writes_dates_as_text() -> None:
 
     body = json.loads(ToolOutcome.ok({"on": date(2026, 1, 2)}).to_bytes())
     assert body == {"success": True, "data": {"on": "2026-01-02"}}
+
+
+def test_chat_frames_are_told_apart_and_keep_their_wire_shape() -> None:
+    from callcenter.common.contracts.chat import (
+        DoneFrame,
+        EndedFrame,
+        SessionFrame,
+        ToolFrame,
+        parse_chat_frame,
+    )
+
+    hello = parse_chat_frame('{"type": "session", "call_id": "c1", "greeting": "Hi"}')
+    assert isinstance(hello, SessionFrame) and hello.greeting == "Hi"
+    tool = parse_chat_frame('{"type": "tool", "name": "x", "status": "finished"}')
+    assert isinstance(tool, ToolFrame)
+    done = DoneFrame(turn_index=1, text="Bye", end_call=True)
+    assert json.loads(done.to_text()) == {
+        "type": "done",
+        "turn_index": 1,
+        "text": "Bye",
+        "end_call": True,
+        "transfer": None,
+    }
+    assert json.loads(EndedFrame(reason="idle_timeout").to_text()) == {
+        "type": "ended",
+        "reason": "idle_timeout",
+    }
+    for bad in ('{"type": "shout"}', '{"type": "done", "text": "no index"}', "[]"):
+        with pytest.raises(ValidationError):
+            parse_chat_frame(bad)

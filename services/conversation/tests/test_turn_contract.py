@@ -45,3 +45,20 @@ async def test_every_chunk_is_a_contract_chunk_and_turns_count_up(bus: Bus, serv
         assert all(isinstance(c, DeltaChunk) for c in chunks[:-1] if c.type != "tool")
         assert chunks[-1].text == stream.text
         assert json.loads(chunks[-1].to_bytes())["schema_version"] == 1
+
+
+@pytest.mark.parametrize("channel", ["voice", "chat"])
+async def test_turn_completed_is_stored_before_the_done_chunk_on_every_channel(
+    bus: Bus, serve, channel: str
+) -> None:
+    await serve()
+    call_id = "test-" + uuid.uuid4().hex[:10]
+    stream = await ConversationClient(bus=bus, first_timeout_s=20).stream_turn(
+        TurnRequest(call_id=call_id, channel=channel, text="Hello there", stt_final_ms=12.5)
+    )
+    done = await stream.reply()
+    # no waiting: the event was published (and acknowledged by JetStream) before the done chunk
+    last = await bus.js.get_last_msg(bus.settings.stream, bus.subject("turn.completed"))
+    event = json.loads(last.data)
+    assert (event["call_id"], event["turn_index"]) == (call_id, done.turn_index)
+    assert event["channel"] == channel and event["latency"]["stt_final_ms"] == 12.5

@@ -201,13 +201,6 @@ class PostCallSettings(Section):
     summary_wait_attempts: int = Field(default=5, ge=1)
     summary_wait_delay_s: float = 1.0
     ticket_priority_urgent_at: int = Field(default=1, ge=1, le=5)
-    # Test hook: the step named here ("email", or "email:<call_id>" for one call) exits the process
-    # right after committing an effect, before the ack (fault injection for the exactly-once
-    # tests). Never set in production.
-    crash_after_effect: str | None = None
-    # Test hook: the step named here exits right after its external effect (the SMTP send) and
-    # before recording it, the window a crash can make a duplicate in. Never set in production.
-    crash_before_record: str | None = None
 
 
 class LLMModelSettings(Section):
