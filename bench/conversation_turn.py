@@ -35,12 +35,13 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from callcenter.common.bus import Bus
+from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import LLMModelSettings
+from callcenter.common.contracts import DoneChunk, TurnRequest
 from callcenter.common.logging import configure_logging
 from callcenter.conversation.engine import ConversationEngine
 from callcenter.conversation.service import ConversationService, build_engine
-from callcenter.conversation.turn import TurnInput
 from tests.support.environment import TestEnvironment, unreachable_services
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,27 +89,21 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, float]:
 
 def direct(engine: ConversationEngine) -> Callable[[str, str], Awaitable[str]]:
     async def one_turn(call_id: str, text: str) -> str:
-        done = {}
-        async for chunk in engine.turn(TurnInput(call_id=call_id, channel="chat", text=text)):
-            if chunk["type"] == "done":
-                done = chunk
-        return str(done.get("text", ""))
+        reply = ""
+        async for chunk in engine.turn(TurnRequest(call_id=call_id, channel="chat", text=text)):
+            if isinstance(chunk, DoneChunk):
+                reply = chunk.text
+        return reply
 
     return one_turn
 
 
 def over_nats(bus: Bus) -> Callable[[str, str], Awaitable[str]]:
+    client = ConversationClient(bus=bus)
+
     async def one_turn(call_id: str, text: str) -> str:
-        stream = await bus.stream_request(
-            "conversation.turn",
-            {"call_id": call_id, "channel": "chat", "text": text, "caller": {}, "metadata": {}},
-        )
-        done = {}
-        async for chunk in stream:
-            piece = chunk.json()
-            if piece["type"] == "done":
-                done = piece
-        return str(done.get("text", ""))
+        stream = await client.stream_turn(TurnRequest(call_id=call_id, channel="chat", text=text))
+        return (await stream.reply()).text
 
     return one_turn
 

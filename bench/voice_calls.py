@@ -21,6 +21,13 @@ Two systems are measured at each level, in the same run:
 * **platform** — gateway + voice_pipeline + conversation (offline engine) + tools over NATS,
   Redis and PostgreSQL: the full path of a real call, including a knowledge-base tool call.
 
+Beside every latency the bench prints the CPU each system spent per call-second: process CPU
+time (user + system, from /proc) of the voice process (the baseline bot; the platform's
+voice_pipeline, and gateway + conversation + tools apart) over the level, divided by the seconds
+of call it carried. CPU time is stable on a shared machine where wall time is not.
+``--voice-env KEY=VALUE`` (repeatable) starts voice_pipeline with extra settings, to measure one
+lever at a time (e.g. ``CALLCENTER_VOICE_PIPELINE__VAD_INLINE=false``).
+
 Figures are printed and written to ``bench/results/voice_calls.md``.
 """
 
@@ -66,6 +73,7 @@ class CallResult:
     underruns: int = 0
     greeting_underruns: int = 0
     stall_s: float = 0.0
+    call_s: float = 0.0
     error: str | None = None
 
 
@@ -76,6 +84,17 @@ class LevelResult:
     system: str
     calls: int
     results: list[CallResult] = field(default_factory=list)
+    #: CPU seconds spent during the level, by process ("voice" is the process serving calls)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def call_seconds(self) -> float:
+        return sum(r.call_s for r in self.results)
+
+    def cpu_ms_per_call_s(self, process: str = "voice") -> float | None:
+        if process not in self.cpu_s or self.call_seconds <= 0:
+            return None
+        return self.cpu_s[process] * 1000 / self.call_seconds
 
     def pct(self, attr: str, q: float) -> float | None:
         values = sorted(v for r in self.results if (v := getattr(r, attr)) is not None)
@@ -125,6 +144,8 @@ async def one_call(
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
+        if caller.connected_at is not None:
+            result.call_s = time.monotonic() - caller.connected_at
         try:
             await caller.hang_up(status_callback=not direct)
         except Exception:
@@ -132,17 +153,32 @@ async def one_call(
     return result
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_level(
-    system: str, n: int, make_caller: Any, deepgram: DeepgramFake, question: bytes, direct: bool
+    system: str,
+    n: int,
+    make_caller: Any,
+    deepgram: DeepgramFake,
+    question: bytes,
+    direct: bool,
+    pids: dict[str, int],
 ) -> LevelResult:
-    """N calls at once (started 20 ms apart, as calls arrive)."""
+    """N calls at once (started 20 ms apart, as calls arrive); CPU of ``pids`` over the level."""
 
     async def staggered(i: int) -> CallResult:
         await asyncio.sleep(i * 0.02)
         return await one_call(make_caller(), deepgram, question, direct=direct)
 
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     results = await asyncio.gather(*(staggered(i) for i in range(n)))
-    return LevelResult(system=system, calls=n, results=list(results))
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    return LevelResult(system=system, calls=n, results=list(results), cpu_s=cpu)
 
 
 # ----- the baseline bot (its own process) ---------------------------------------------------
@@ -274,11 +310,19 @@ def fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
+def fmt1(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 async def main(argv: list[str]) -> int:
     """Measure both systems at each level and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default=os.environ.get("BENCH_VOICE_LEVELS", "1,10,50,100"))
+    parser.add_argument("--voice-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--systems", default="baseline,platform")
     args = parser.parse_args(argv)
+    systems = [x for x in args.systems.split(",") if x]
+    voice_env = dict(item.split("=", 1) for item in args.voice_env)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     problems = unreachable_services()
     if problems:
@@ -314,9 +358,12 @@ async def main(argv: list[str]) -> int:
         service_env["CALLCENTER_LOGGING__LEVEL"] = "WARNING"
         try:
             procs = [
-                ServiceProcess(name, env=service_env, port=ports[name], tag=env.tag).start(
-                    wait=False
-                )
+                ServiceProcess(
+                    name,
+                    env={**service_env, **(voice_env if name == "voice_pipeline" else {})},
+                    port=ports[name],
+                    tag=env.tag,
+                ).start(wait=False)
                 for name in ports
             ]
             for proc in procs:
@@ -346,20 +393,34 @@ async def main(argv: list[str]) -> int:
                 caller.stream_url = base_url
                 return caller
 
+            def pid(proc: ServiceProcess) -> int:
+                assert proc.proc is not None
+                return proc.proc.pid
+
+            by_name = {proc.name: proc for proc in procs}
+            platform_pids = {
+                "voice": pid(by_name["voice_pipeline"]),
+                **{name: pid(by_name[name]) for name in ("gateway", "conversation", "tools")},
+            }
             for n in levels:
-                for system, make, direct in (
-                    ("baseline", baseline_caller, True),
-                    ("platform", platform_caller, False),
+                for system, make, direct, pids in (
+                    ("baseline", baseline_caller, True, {"voice": baseline.pid}),
+                    ("platform", platform_caller, False, platform_pids),
                 ):
+                    if system not in systems:
+                        continue
                     print(f"level {n}: {system} …", flush=True)
-                    row = await run_level(system, n, make, deepgram, question, direct)
+                    row = await run_level(system, n, make, deepgram, question, direct, pids)
                     rows.append(row)
+                    others = sum(v for k, v in row.cpu_s.items() if k != "voice")
                     print(
                         f"  overhead p50 {fmt(row.pct('overhead_ms', 0.5))} ms, p99 "
                         f"{fmt(row.pct('overhead_ms', 0.99))} ms; greeting p50 "
                         f"{fmt(row.pct('greeting_ms', 0.5))} ms; underruns {row.underruns} "
                         f"({row.greeting_underruns} in greetings); "
-                        f"failed {row.failed}",
+                        f"failed {row.failed}; CPU {fmt1(row.cpu_ms_per_call_s())} ms per "
+                        f"call-second ({row.call_seconds:.0f} call-s; other services "
+                        f"{fmt1(others * 1000 / row.call_seconds if row.call_seconds else None)})",
                         flush=True,
                     )
                     errors = {r.error for r in row.results if r.error}
@@ -386,19 +447,25 @@ async def main(argv: list[str]) -> int:
         "and the services. Overhead = Deepgram's final transcript -> first answer audio at the "
         "caller; greeting = stream start -> first greeting audio; underruns = gaps in the caller's "
         "real-time playback (60 ms jitter buffer). Load average (1 min) when it started: "
-        f"{load_at_start:.1f} — other work on the machine skews the higher levels.",
+        f"{load_at_start:.1f} — other work on the machine skews the higher levels. CPU = "
+        "process CPU time of the voice process per second of call carried (platform: "
+        "voice_pipeline; gateway + conversation + tools in the next column)."
+        + (f" voice_pipeline settings: {voice_env}." if voice_env else ""),
         "",
-        "| calls | system | overhead p50 ms | overhead p99 ms | greeting p50 ms | greeting p99 ms | underruns (in greetings) | failed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| calls | system | CPU ms per call-s | other services CPU ms per call-s | overhead p50 ms | overhead p99 ms | greeting p50 ms | greeting p99 ms | underruns (in greetings) | failed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
+        others = sum(v for k, v in row.cpu_s.items() if k != "voice")
+        other_ms = others * 1000 / row.call_seconds if row.call_seconds and others else None
         lines.append(
-            f"| {row.calls} | {row.system} | {fmt(row.pct('overhead_ms', 0.5))} | "
+            f"| {row.calls} | {row.system} | {fmt1(row.cpu_ms_per_call_s())} | {fmt1(other_ms)} | "
+            f"{fmt(row.pct('overhead_ms', 0.5))} | "
             f"{fmt(row.pct('overhead_ms', 0.99))} | {fmt(row.pct('greeting_ms', 0.5))} | "
             f"{fmt(row.pct('greeting_ms', 0.99))} | {row.underruns} ({row.greeting_underruns}) | "
             f"{row.failed} |"
         )
-    for system in ("baseline", "platform"):
+    for system in systems:
         clean = [r.calls for r in rows if r.system == system and r.underruns == 0 and r.failed == 0]
         best = max(clean) if clean else 0
         lines.append("")

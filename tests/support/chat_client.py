@@ -1,4 +1,8 @@
-"""A web-chat visitor for tests and benchmarks: speaks the gateway's /chat/ws protocol."""
+"""A web-chat visitor for tests and benchmarks: speaks the gateway's /chat/ws protocol.
+
+Every frame the gateway sends is checked against the contract (:mod:`callcenter.common.contracts.chat`);
+tests still see each frame as the JSON object that was sent.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import websockets
+
+from callcenter.common.contracts.chat import (
+    ChatEnd,
+    ChatFrame,
+    ChatMessage,
+    DoneFrame,
+    EndedFrame,
+    ErrorFrame,
+    ToolFrame,
+    parse_chat_frame,
+)
 
 
 @dataclass
@@ -44,35 +59,37 @@ class ChatVisitor:
             await self.ws.close()
 
     async def receive(self) -> dict[str, Any]:
-        """The next server message."""
+        """The next server message (checked against the contract), as sent."""
+        return (await self._next())[1]
+
+    async def _next(self) -> tuple[ChatFrame, dict[str, Any]]:
         assert self.ws is not None
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout=self.timeout_s))
+        raw = await asyncio.wait_for(self.ws.recv(), timeout=self.timeout_s)
+        return parse_chat_frame(raw), json.loads(raw)
 
     async def say(self, text: str) -> Reply:
         """Send one message; return the turn's outcome."""
         assert self.ws is not None
-        await self.ws.send(json.dumps({"type": "message", "text": text}))
+        await self.ws.send(ChatMessage(text=text).to_text())
         frames: list[dict[str, Any]] = []
+        tools: list[str] = []
         while True:
-            frame = await self.receive()
-            frames.append(frame)
-            if frame["type"] == "done":
-                tools = [
-                    f["name"] for f in frames if f["type"] == "tool" and f["status"] == "finished"
-                ]
-                return Reply(text=frame["text"], kind="done", tools=tools, frames=frames)
-            if frame["type"] in ("error", "ended"):
-                return Reply(
-                    text=frame.get("message") or frame.get("reason", ""),
-                    kind=frame["type"],
-                    frames=frames,
-                )
+            frame, sent = await self._next()
+            frames.append(sent)
+            if isinstance(frame, ToolFrame) and frame.status == "finished":
+                tools.append(frame.name)
+            elif isinstance(frame, DoneFrame):
+                return Reply(text=frame.text, kind="done", tools=tools, frames=frames)
+            elif isinstance(frame, ErrorFrame):
+                return Reply(text=frame.message, kind="error", frames=frames)
+            elif isinstance(frame, EndedFrame):
+                return Reply(text=frame.reason, kind="ended", frames=frames)
 
     async def end(self) -> dict[str, Any]:
         """Close the conversation; return the server's ``ended`` message."""
         assert self.ws is not None
-        await self.ws.send(json.dumps({"type": "end"}))
+        await self.ws.send(ChatEnd().to_text())
         while True:
-            frame = await self.receive()
-            if frame["type"] == "ended":
-                return frame
+            frame, sent = await self._next()
+            if isinstance(frame, EndedFrame):
+                return sent

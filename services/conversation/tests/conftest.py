@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 from callcenter.common.bus import Bus
+from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import LLMModelSettings
+from callcenter.common.contracts import TurnRequest
 from callcenter.conversation.engine import ConversationEngine
 from callcenter.conversation.service import ConversationService, build_engine
 from tests.fakes.openai_server import OpenAIStandIn
@@ -101,25 +103,19 @@ class Conversation:
         self.channel = channel
         self.caller = caller or {}
 
-    def body(self, text: str) -> dict[str, Any]:
-        return {
-            "call_id": self.call_id,
-            "channel": self.channel,
-            "text": text,
-            "caller": self.caller,
-            "metadata": {},
-        }
+    def request(self, text: str) -> TurnRequest:
+        return TurnRequest(
+            call_id=self.call_id, channel=self.channel, text=text, caller=self.caller
+        )
+
+    def client(self, *, timeout_s: float = 20.0) -> ConversationClient:
+        return ConversationClient(bus=self.bus, first_timeout_s=timeout_s)
 
     async def say(self, text: str, *, timeout_s: float = 20.0) -> TurnResult:
-        stream = await self.bus.stream_request(
-            "conversation.turn",
-            self.body(text),
-            first_timeout_s=timeout_s,
-            idle_timeout_s=timeout_s,
-        )
+        stream = await self.client(timeout_s=timeout_s).stream_turn(self.request(text))
         result = TurnResult()
         async for chunk in stream:
-            result.chunks.append(chunk.json())
+            result.chunks.append(chunk.model_dump())
         return result
 
 

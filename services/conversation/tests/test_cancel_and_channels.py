@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from callcenter.common.bus.streaming import STREAM_ID_HEADER
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.contracts import DeltaChunk
 from callcenter.conversation.channel import ChannelWriter, strip_markdown
 from callcenter.conversation.history import trim_history
 from tests.fakes.openai_server import OpenAIStandIn, Reply
@@ -25,15 +25,14 @@ async def test_cancelled_turn_keeps_only_the_delivered_prefix(
     await serve(with_models(config, llm, "talker"))
     llm.script("talker", Reply(text=LONG, chunk_chars=6, delay_between_chunks_s=0.05))
     chat = Conversation(bus)
-    stream = await bus.stream_request("conversation.turn", chat.body("Where is my order?"))
+    stream = await chat.client().stream_turn(chat.request("Where is my order?"))
     delivered = ""
     async for chunk in stream:
-        piece = chunk.json()
-        if piece["type"] == "delta":
-            delivered += piece["text"]
+        if isinstance(chunk, DeltaChunk):
+            delivered += chunk.text
         if len(delivered) >= 20:
             break
-    await stream.cancel(json.dumps({"delivered_text": delivered}).encode())
+    await stream.cancel(delivered_text=delivered)
     assert delivered and len(delivered) < len(LONG)
 
     key = f"{config.redis.key_prefix}session:{chat.call_id}"
@@ -75,15 +74,12 @@ async def test_cancel_after_the_reply_ended_still_cuts_the_stored_answer(
     await serve(with_models(config, llm, "talker"))
     llm.script("talker", Reply(text=LONG))
     call = Conversation(bus, channel="voice")
-    stream = await bus.stream_request("conversation.turn", call.body("Where is my order?"))
-    chunks = [chunk.json() async for chunk in stream]
+    client = call.client()
+    stream = await client.stream_turn(call.request("Where is my order?"))
+    chunks = [chunk.model_dump() async for chunk in stream]
     assert chunks[-1]["type"] == "done" and stream.finished
     heard = "Your order shipped on Monday with UPS. It is in transit"
-    await bus.nc.publish(
-        bus.subject("conversation.turn") + ".cancel",
-        json.dumps({"delivered_text": heard}).encode(),
-        headers={STREAM_ID_HEADER: stream.stream_id},
-    )
+    await client.cancel(stream.stream_id, delivered_text=heard)
     key = f"{config.redis.key_prefix}session:{call.call_id}"
     history: list = []
     for _ in range(100):

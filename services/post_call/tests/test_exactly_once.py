@@ -1,6 +1,6 @@
 """Each step's process is SIGKILLed after its effect and before its ack: the effect happens once.
 
-The fault-injection hook ``post_call.crash_after_effect = "<step>:<call_id>"`` makes the process
+The failpoint ``post_call.after_effect=<step>:<call_id>`` (``FAILPOINTS``) makes the process
 exit (status 137, as after SIGKILL) right after the effect's transaction commits and before the
 message is acked. JetStream redelivers after ``ack_wait``; the restarted process finds the
 ``processed_events`` row and only acks.
@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from callcenter.common.events import CallEnded, Event, TurnCompleted
-from callcenter.post_call.steps.base import CRASH_EXIT_CODE
+from callcenter.common.failpoints import EXIT_CODE as CRASH_EXIT_CODE
 from services.post_call.tests.support import (
     ALL_STEPS,
     PostCall,
@@ -98,7 +98,7 @@ async def test_each_step_killed_after_its_effect_and_before_its_ack_acts_exactly
 
     crashing = {
         step: post_call.start(
-            [step], wait=False, CALLCENTER_POST_CALL__CRASH_AFTER_EFFECT=f"{step}:{calls[step]}"
+            [step], wait=False, FAILPOINTS=f"post_call.after_effect={step}:{calls[step]}"
         )
         for step in ALL_STEPS
     }
@@ -144,7 +144,9 @@ async def test_email_killed_between_the_smtp_send_and_its_record_is_never_sent_t
     address = f"{call_id}@example.com"
     await post_call.add_contact(customer, address)
     crashing = post_call.start(
-        ["email"], track=False, CALLCENTER_POST_CALL__CRASH_BEFORE_RECORD=f"email:{call_id}"
+        ["email"],
+        track=False,
+        FAILPOINTS=f"post_call.email.before_record=email:{call_id}",
     )
     await post_call.publish(summarized(call_id, customer))
 

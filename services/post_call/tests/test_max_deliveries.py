@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from callcenter.post_call.steps.base import CRASH_EXIT_CODE
+from callcenter.common.failpoints import EXIT_CODE as CRASH_EXIT_CODE
 from services.post_call.tests.support import PostCall, new_call_id, summarized, wait_for
 
 
@@ -17,7 +17,7 @@ async def test_a_delivery_never_answered_on_the_last_attempt_is_dead_lettered(
     env = {
         "CALLCENTER_POST_CALL__DURABLE_PREFIX": "maxdeliver_",
         "CALLCENTER_POST_CALL__MAX_DELIVER": "1",
-        "CALLCENTER_POST_CALL__CRASH_AFTER_EFFECT": f"ticket:{call_id}",
+        "FAILPOINTS": f"post_call.after_effect=ticket:{call_id}",
     }
     replicas = [post_call.start(["ticket"], wait=False, **env) for _ in range(2)]
     for proc in replicas:

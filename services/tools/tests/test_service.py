@@ -15,7 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import Field
 
 from callcenter.common.bus import Bus
+from callcenter.common.clients import ToolsClient
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.contracts import ToolCallContext, ToolCallRequest
 from callcenter.common.telemetry import setup_tracing
 from callcenter.tools import TOOLS_REGISTRY, TOOLS_SCHEMA
 from callcenter.tools.executor import CallCenterToolExecutor
@@ -61,6 +63,32 @@ async def test_list_and_call_in_process(in_process: ToolsService, bus: Bus) -> N
     )
     assert reply["success"] is True
     assert reply["data"]["tracking_number"] == "1Z999AA10123456784"
+
+
+async def test_the_shared_client_gets_typed_outcomes(in_process: ToolsService, bus: Bus) -> None:
+    client = ToolsClient(bus=bus, timeout_s=5)
+    listed = await client.list()
+    assert {t["function"]["name"] for t in listed.tools} == set(TOOLS_REGISTRY) | {"test_wait"}
+    outcome = await client.call(
+        ToolCallRequest(
+            name="check_order_status",
+            arguments={"order_id": "ORD-1001"},
+            context=ToolCallContext(**CONTEXT),
+        )
+    )
+    assert outcome.success and outcome.data["tracking_number"] == "1Z999AA10123456784"
+    refused = await client.call(ToolCallRequest(name="test_wait", arguments={"seconds": -1}))
+    assert (refused.success, refused.error) == (False, "invalid_arguments")
+    assert refused.message and "seconds" in refused.message
+
+
+async def test_arguments_travel_as_an_object_not_a_string(
+    in_process: ToolsService, bus: Bus
+) -> None:
+    reply = await bus.request_json(
+        "tools.call", {"name": "test_wait", "arguments": '{"seconds": 0}', "context": CONTEXT}
+    )
+    assert reply["success"] is False and reply["error"] == "invalid_request"
 
 
 async def test_malformed_requests_get_the_error_shape(in_process: ToolsService, bus: Bus) -> None:

@@ -36,13 +36,20 @@ async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
     assert turn["user_text"] == QUESTION
     assert turn["tool_calls"], turn
     assert turn["assistant_text"]
-    # every stage travels in turn.completed: caller stops -> final transcript -> first LLM token
-    # -> first TTS audio -> first audio sent to Twilio (the voice stages from the caller stopping)
+    # every stage is published: caller stops -> final transcript -> first LLM token (in
+    # turn.completed, at once) -> first TTS audio -> first audio sent to Twilio (in turn.heard,
+    # once the audio went out; post_call joins the two on turn_index)
     latency = turn["latency"]
-    for stage in ("stt_final_ms", "first_token_ms", "first_audio_ms", "first_audio_sent_ms"):
+    heard = (await events.wait_for("turn.heard", call_id))[0]
+    assert heard["turn_index"] == turn["turn_index"]
+    for stage in ("stt_final_ms", "first_token_ms"):
         assert latency[stage] is not None and latency[stage] >= 0, (stage, latency)
-    assert latency["stt_final_ms"] <= latency["first_audio_ms"] <= latency["first_audio_sent_ms"]
+    for stage in ("stt_final_ms", "first_audio_ms", "first_audio_sent_ms"):
+        assert heard[stage] is not None and heard[stage] >= 0, (stage, heard)
+    assert latency["stt_final_ms"] <= heard["first_audio_ms"] <= heard["first_audio_sent_ms"]
     assert latency["total_ms"] > 0
+    assert heard["transcript_to_first_audio_sent_ms"] > 0
+    assert heard["heard_text"] and turn["assistant_text"].startswith(heard["heard_text"][:10])
     spoken = " ".join(phone.elevenlabs.texts[texts_before:])
     assert turn["assistant_text"].split(".")[0].strip() in spoken
 

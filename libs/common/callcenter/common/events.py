@@ -19,6 +19,7 @@ SUBJECT_CALL_STARTED = "call.started"
 SUBJECT_CALL_ENDED = "call.ended"
 SUBJECT_CALL_SUMMARIZED = "call.summarized"
 SUBJECT_TURN_COMPLETED = "turn.completed"
+SUBJECT_TURN_HEARD = "turn.heard"
 
 #: Subjects stored in the events stream.
 STREAM_SUBJECTS = ["call.>", "turn.>"]
@@ -181,6 +182,34 @@ class CustomerVerified(Event):
     method: str
 
 
+# ----- voice: what the caller heard and when (published by voice_pipeline) ---------------------
+
+
+class TurnHeard(Event):
+    """What the caller of a phone call heard of one answer, and when (voice only).
+
+    Published by the voice pipeline once the answer's first audio left for Twilio, or once the
+    turn ended without it (interrupted, failed). ``turn_index`` is the conversation's, from its
+    ``done`` chunk (None when the turn never got one); post_call joins it with
+    ``turn.completed`` on ``(call_id, turn_index)``. Every ``*_ms`` is measured from the moment
+    the caller stopped speaking (VAD stop minus its ``stop_secs``), except
+    ``transcript_to_first_audio_sent_ms``, the platform's own overhead.
+    """
+
+    subject: ClassVar[str] = SUBJECT_TURN_HEARD
+
+    turn_index: int | None = None
+    source: Literal["speech", "dtmf"] = "speech"
+    stt_final_ms: float | None = None
+    first_text_ms: float | None = None
+    first_audio_ms: float | None = None
+    first_audio_sent_ms: float | None = None
+    transcript_to_first_audio_sent_ms: float | None = None
+    interrupted: bool = False
+    heard_text: str | None = None
+    error: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     model.subject: model
     for model in (
@@ -190,6 +219,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CallSummarized,
         NotificationRequested,
         CustomerVerified,
+        TurnHeard,
     )
 }
 

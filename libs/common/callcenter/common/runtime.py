@@ -83,6 +83,7 @@ class ServiceRuntime:
         app: Starlette | None = None,
         install_signals: bool = True,
         ws_max_size: int = 16 * 1024 * 1024,
+        ws_per_message_deflate: bool = True,
     ) -> None:
         self.name = name
         self.config = config
@@ -97,6 +98,7 @@ class ServiceRuntime:
         self.db: asyncpg.Pool | None = None
         self._install_signals = install_signals
         self._ws_max_size = ws_max_size
+        self._ws_deflate = ws_per_message_deflate
         self._stop = asyncio.Event()
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -148,6 +150,7 @@ class ServiceRuntime:
             ws_ping_interval=20,
             ws_ping_timeout=20,
             ws_max_size=self._ws_max_size,
+            ws_per_message_deflate=self._ws_deflate,
         )
         self._server = _Server(config)
         self._server_task = asyncio.create_task(self._server.serve())

@@ -16,6 +16,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.contracts import (
+    DeltaChunk,
+    DoneChunk,
+    ToolCallContext,
+    ToolChunk,
+    ToolOutcome,
+    TurnCancel,
+    TurnRequest,
+    TurnTransfer,
+)
+from callcenter.common.contracts import tools as tool_wire
 from callcenter.common.events import Event, ToolCallRecord, TurnCompleted
 from callcenter.common.logging import get_logger
 from callcenter.common.pii import redact, redact_value
@@ -30,8 +41,8 @@ from callcenter.conversation.llm.base import (
 )
 from callcenter.conversation.prompts import system_prompt
 from callcenter.conversation.session import Session, SessionStore
-from callcenter.conversation.tools_client import ToolContext, ToolOutcome, ToolsClient
-from callcenter.conversation.turn import TurnInput, TurnState
+from callcenter.conversation.tools_client import CachedToolsClient
+from callcenter.conversation.turn import TurnState
 
 log = get_logger(__name__)
 
@@ -52,7 +63,7 @@ GOODBYE_TEXT = "Thank you for contacting us. Goodbye!"
 SORRY_TEXT = "I'm sorry, I couldn't finish that just now. Could you tell me again what you need?"
 CUT_OFF_TEXT = "Sorry, I lost my train of thought there. Could you say that again?"
 
-Chunk = dict[str, Any]
+Chunk = DeltaChunk | ToolChunk | DoneChunk
 
 
 class CancelView(Protocol):
@@ -78,10 +89,9 @@ class ConversationEngine:
         *,
         config: CallCenterConfig,
         store: SessionStore,
-        tools: ToolsClient,
+        tools: CachedToolsClient,
         models: list[ChatModel],
         publish: Callable[[Event], Awaitable[Any]] | None = None,
-        defer_voice: Callable[[TurnCompleted, CancelView | None], bool] | None = None,
     ) -> None:
         self.config = config
         self.settings = config.conversation
@@ -89,20 +99,12 @@ class ConversationEngine:
         self.tools = tools
         self.models = models
         self._publish = publish
-        #: takes a finished voice turn's event to publish once the voice pipeline reports when
-        #: its audio went out (returns False when it cannot; the event is then published now)
-        self.defer_voice = defer_voice
         self._backoff_s = config.llm.retry_backoff_s
-
-    @property
-    def publishes(self) -> bool:
-        """Whether this engine publishes turn.completed (a benchmark's direct engine does not)."""
-        return self._publish is not None
 
     # -- one turn ------------------------------------------------------------------------
 
     async def turn(
-        self, request: TurnInput, *, cancel: CancelView | None = None
+        self, request: TurnRequest, *, cancel: CancelView | None = None
     ) -> AsyncIterator[Chunk]:
         """Stream the reply chunks of one turn (``delta``, ``tool``, then ``done``)."""
         lock = await self.store.acquire(request.call_id)
@@ -121,7 +123,7 @@ class ConversationEngine:
             )
             turn.messages.append({"role": "user", "content": request.text})
             try:
-                if request.verified_by_caller_id and not session.verified_customer_id:
+                if request.caller.verified_by_caller_id and not session.verified_customer_id:
                     await self._verify_caller(session, turn)
                 if cancel is None or not cancel.cancelled:
                     async for chunk in self._loop(session, turn):
@@ -129,22 +131,14 @@ class ConversationEngine:
                 if cancel is not None and cancel.cancelled:
                     raise asyncio.CancelledError
                 event = await self._finish(session, turn, interrupted=False)
-                if (
-                    request.channel == "voice"
-                    and self.defer_voice is not None
-                    and self.defer_voice(event, cancel)
-                ):
-                    published = True
-                else:
-                    published = await self._emit(event)
-                yield {
-                    "type": "done",
-                    "turn_index": event.turn_index,
-                    "text": turn.writer.text,
-                    "end_call": turn.end_call,
-                    "transfer": turn.transfer,
-                    "engine": turn.engine,
-                }
+                published = await self._emit(event)
+                yield DoneChunk(
+                    turn_index=event.turn_index,
+                    text=turn.writer.text,
+                    end_call=turn.end_call,
+                    transfer=turn.transfer,
+                    engine=turn.engine,
+                )
             except (asyncio.CancelledError, GeneratorExit):
                 if event is None:
                     turn.keep_delivered(_delivered(cancel, turn))
@@ -206,18 +200,19 @@ class ConversationEngine:
             name="verify_identity",
             arguments=json.dumps({"method": "caller_id"}),
         )
-        context = ToolContext(
+        context = ToolCallContext(
             call_id=session.call_id,
             channel=turn.request.channel,
             verified_customer_id=None,
             caller_number=session.caller_number,
         )
+        arguments = {"method": "caller_id"}
         records: dict[str, ToolCallRecord] = {}
         started = time.monotonic()
-        outcome = await self._execute(call, context, records)
+        outcome = await self._execute(call, arguments, context, records)
         turn.tool_time_s += time.monotonic() - started
         turn.records.extend(records.values())
-        self._apply(call, outcome, session, turn)
+        self._apply(call, outcome, arguments, session, turn)
 
     async def _finish(
         self, session: Session, turn: TurnState, *, interrupted: bool
@@ -340,9 +335,9 @@ class ConversationEngine:
                 yield self._delta(turn, piece)
             turn.add_assistant({"role": "assistant", "content": turn.writer.text[start:].strip()})
 
-    def _delta(self, turn: TurnState, piece: str) -> Chunk:
+    def _delta(self, turn: TurnState, piece: str) -> DeltaChunk:
         turn.mark_output()
-        return {"type": "delta", "text": piece}
+        return DeltaChunk(text=piece)
 
     async def _ask(
         self, request: ModelRequest, turn: TurnState, first: int
@@ -401,31 +396,34 @@ class ConversationEngine:
         outcomes: dict[str, ToolOutcome],
     ) -> AsyncIterator[Chunk]:
         """Run the calls of one model message concurrently, reporting each start and finish."""
-        context = ToolContext(
+        context = ToolCallContext(
             call_id=session.call_id,
             channel=turn.request.channel,
             verified_customer_id=session.verified_customer_id,
             caller_number=session.caller_number,
         )
+        arguments = {call.id: _parse_arguments(call.arguments) for call in calls}
         started = time.monotonic()
         records: dict[str, ToolCallRecord] = {}
-        tasks = {asyncio.create_task(self._execute(call, context, records)): call for call in calls}
+        tasks = {
+            asyncio.create_task(self._execute(call, arguments[call.id], context, records)): call
+            for call in calls
+        }
         try:
             for call in calls:
-                yield {"type": "tool", "name": call.name, "id": call.id, "status": "started"}
+                yield ToolChunk(name=call.name, id=call.id, status="started")
             pending = set(tasks)
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     call = tasks[task]
                     outcomes[call.id] = task.result()
-                    yield {
-                        "type": "tool",
-                        "name": call.name,
-                        "id": call.id,
-                        "status": "finished",
-                        "success": outcomes[call.id].success,
-                    }
+                    yield ToolChunk(
+                        name=call.name,
+                        id=call.id,
+                        status="finished",
+                        success=outcomes[call.id].success,
+                    )
         finally:
             for task in tasks:
                 if not task.done():
@@ -433,20 +431,22 @@ class ConversationEngine:
             turn.tool_time_s += time.monotonic() - started
             turn.records.extend(records[c.id] for c in calls if c.id in records)
         for call in calls:
-            self._apply(call, outcomes[call.id], session, turn)
+            self._apply(call, outcomes[call.id], arguments[call.id] or {}, session, turn)
 
     async def _execute(
-        self, call: ToolCallRequest, context: ToolContext, records: dict[str, ToolCallRecord]
+        self,
+        call: ToolCallRequest,
+        arguments: dict[str, Any] | None,
+        context: ToolCallContext,
+        records: dict[str, ToolCallRecord],
     ) -> ToolOutcome:
-        """One tool call; anything that goes wrong becomes a failed outcome."""
+        """One tool call (``arguments`` None: the model's were not a JSON object).
+
+        Anything that goes wrong becomes a failed outcome.
+        """
         started = time.monotonic()
-        arguments: dict[str, Any] = {}
-        try:
-            parsed = json.loads(call.arguments or "{}")
-            if not isinstance(parsed, dict):
-                raise ValueError("arguments must be a JSON object")
-            arguments = parsed
-        except ValueError:
+        if arguments is None:
+            arguments = {}
             outcome = ToolOutcome.failure(
                 "invalid_arguments", "The tool arguments were not a valid JSON object."
             )
@@ -462,8 +462,13 @@ class ConversationEngine:
                     f"There is no tool named {call.name!r}; use one of the listed tools.",
                 )
             else:
+                request = tool_wire.ToolCallRequest(
+                    name=call.name,
+                    arguments=arguments,
+                    context=context.model_copy(update={"tool_call_id": call.id}),
+                )
                 try:
-                    outcome = await self.tools.call(call.name, arguments, context.for_call(call.id))
+                    outcome = await self.tools.call(request)
                 except Exception:
                     log.exception("tool call failed", tool=call.name)
                     outcome = ToolOutcome.failure(
@@ -481,7 +486,12 @@ class ConversationEngine:
         return outcome
 
     def _apply(
-        self, call: ToolCallRequest, outcome: ToolOutcome, session: Session, turn: TurnState
+        self,
+        call: ToolCallRequest,
+        outcome: ToolOutcome,
+        args: dict[str, Any],
+        session: Session,
+        turn: TurnState,
     ) -> None:
         """What a tool result changes in the session and the turn."""
         if call.name == END_CALL and outcome.success:
@@ -497,17 +507,12 @@ class ConversationEngine:
                 if isinstance(outcome.data.get("transfer"), dict)
                 else outcome.data
             )
-            try:
-                args = json.loads(call.arguments or "{}")
-            except ValueError:
-                args = {}
-            turn.transfer = {
-                "reason": str(details.get("reason") or args.get("reason") or "customer request"),
-                "summary": str(details.get("summary") or args.get("summary") or "")
+            turn.transfer = TurnTransfer(
+                reason=str(details.get("reason") or args.get("reason") or "customer request"),
+                summary=str(details.get("summary") or args.get("summary") or "")
                 or _summary(session, turn),
-            }
-            if details.get("queue"):
-                turn.transfer["queue"] = str(details["queue"])
+                queue=str(details["queue"]) if details.get("queue") else None,
+            )
         if outcome.data.get("end_call") is True:
             turn.end_call = True
 
@@ -520,23 +525,28 @@ def _summary(session: Session, turn: TurnState) -> str:
     return redact(f"{customer}: " + " / ".join(s for s in said if s))[:500]
 
 
-def _update_session(session: Session, request: TurnInput) -> None:
+def _update_session(session: Session, request: TurnRequest) -> None:
     session.channel = request.channel
-    if request.caller_number and not session.caller_number:
-        session.caller_number = request.caller_number
+    if request.caller.number and not session.caller_number:
+        session.caller_number = request.caller.number
+
+
+def _parse_arguments(raw: str | None) -> dict[str, Any] | None:
+    """The model's tool arguments (a JSON object), parsed once; None when they are not one."""
+    try:
+        parsed = json.loads(raw or "{}")
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _delivered(cancel: CancelView | None, turn: TurnState) -> str:
     """What the customer actually received, as the canceller reported it."""
     if cancel is not None and cancel.cancelled:
         try:
-            body = json.loads(cancel.cancel_payload or b"{}")
-            text = body.get("delivered_text") if isinstance(body, dict) else None
-            if isinstance(text, str):
-                return text
+            return TurnCancel.from_bytes(cancel.cancel_payload or b"{}").delivered_text
         except ValueError:
-            pass
-        return ""
+            return ""
     return turn.writer.text
 
 

@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
 
 import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from pydantic import ValidationError
 
 from callcenter.common.bus import Bus, StreamingRequest, StreamingResponder
 from callcenter.common.bus.streaming import STREAM_ID_HEADER
 from callcenter.common.config import CallCenterConfig, load_config
-from callcenter.common.events import TurnCompleted
+from callcenter.common.contracts import (
+    CONVERSATION_TURN,
+    CONVERSATION_TURN_CANCEL,
+    DoneChunk,
+    TurnCancel,
+    TurnRequest,
+)
 from callcenter.common.logging import bind_call, get_logger
-from callcenter.common.pii import redact
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.conversation.engine import ConversationEngine
 from callcenter.conversation.llm import ChatModel
 from callcenter.conversation.offline import OfflineModel
 from callcenter.conversation.session import SessionStore
-from callcenter.conversation.tools_client import ToolsClient
-from callcenter.conversation.turn import TurnInput
+from callcenter.conversation.tools_client import CachedToolsClient
 
 log = get_logger(__name__)
-
-SUBJECT = "conversation.turn"
 #: finished turns remembered for a cancel that comes after the reply ended (voice: the reply was
 #: generated faster than it was spoken, and the caller barged in while it was being spoken)
 RECENT_TURNS = 5000
@@ -59,7 +60,7 @@ def build_engine(
             ttl_s=config.redis.session_ttl_s,
             lock_timeout_s=settings.turn_lock_timeout_s,
         ),
-        tools=ToolsClient(
+        tools=CachedToolsClient(
             bus=bus, ttl_s=settings.tools_schema_ttl_s, call_timeout_s=settings.tool_timeout_s
         ),
         models=build_models(config),
@@ -68,6 +69,11 @@ def build_engine(
 
 
 def _error(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, ValidationError):  # where and what, never the caller's values
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
+        )
+        return "bad_request", f"not a conversation.turn request ({problems})"[:500]
     if isinstance(exc, ValueError):
         return "bad_request", str(exc)
     return "internal", "Sorry, something went wrong on our side. Please try again."
@@ -82,21 +88,14 @@ class ConversationService:
         self.engine = engine
         self.responder = StreamingResponder(
             nc=bus.nc,
-            subject=bus.subject(SUBJECT),
+            subject=bus.subject(CONVERSATION_TURN),
             queue=config.conversation.queue_group,
             handler=self._handle,
             error_mapper=_error,
         )
         self._recent: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self._late_sub: Subscription | None = None
-        self._report_sub: Subscription | None = None
         self._background: set[asyncio.Task[None]] = set()
-        # voice turns whose turn.completed waits for the pipeline's audio timings
-        self._pending_voice: dict[str, TurnCompleted] = {}
-        self._report_arrived: dict[str, asyncio.Event] = {}
-        self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        if engine.defer_voice is None and engine.publishes:
-            engine.defer_voice = self._defer_voice
 
     async def start(self) -> None:
         """Start answering."""
@@ -107,14 +106,11 @@ class ConversationService:
                 await warm_up()
         await self.responder.start()
         self._late_sub = await self.bus.nc.subscribe(
-            self.bus.subject(SUBJECT) + ".cancel", cb=self._on_late_cancel
-        )
-        self._report_sub = await self.bus.nc.subscribe(
-            self.bus.subject(SUBJECT) + ".report", cb=self._on_report
+            self.bus.subject(CONVERSATION_TURN_CANCEL), cb=self._on_late_cancel
         )
         log.info(
             "serving",
-            subject=self.bus.subject(SUBJECT),
+            subject=self.bus.subject(CONVERSATION_TURN),
             models=[m.name for m in self.engine.models],
         )
 
@@ -124,21 +120,16 @@ class ConversationService:
             await self._late_sub.unsubscribe()
             self._late_sub = None
         await self.responder.stop(grace_s=self.config.gateway.turn_timeout_s)
-        if self._report_sub is not None:
-            await self._report_sub.unsubscribe()
-            self._report_sub = None
-        for arrived in self._report_arrived.values():
-            arrived.set()  # publish what waits now, with the timings known so far
         if self._background:
             await asyncio.wait(self._background, timeout=10)
 
     async def _handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
-        turn = TurnInput.from_wire(request.json())
+        turn = TurnRequest.from_bytes(request.data)
         with bind_call(turn.call_id, channel=turn.channel):
             async for chunk in self.engine.turn(turn, cancel=request):
-                if chunk["type"] == "done":
-                    self._remember(request.stream_id, turn.call_id, int(chunk["turn_index"]))
-                yield json.dumps(chunk).encode()
+                if isinstance(chunk, DoneChunk):
+                    self._remember(request.stream_id, turn.call_id, chunk.turn_index)
+                yield chunk.to_bytes()
 
     def _remember(self, stream_id: str, call_id: str, turn_index: int) -> None:
         self._recent[stream_id] = (call_id, turn_index)
@@ -156,71 +147,13 @@ class ConversationService:
         if found is None:
             return
         try:
-            body = json.loads(msg.data or b"{}")
-            delivered = str(body.get("delivered_text") or "") if isinstance(body, dict) else ""
+            delivered = TurnCancel.from_bytes(msg.data or b"{}").delivered_text
         except ValueError:
             return
-        pending = self._pending_voice.get(stream_id)
-        if pending is not None:  # not published yet: it says what the caller actually heard
-            pending.assistant_text = redact(delivered)
-            pending.interrupted = True
         call_id, turn_index = found
         task = asyncio.create_task(self._trim(call_id, turn_index, delivered))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    # ----- voice turns: turn.completed carries the audio timings ----------------------------
-
-    def _defer_voice(self, event: TurnCompleted, request: Any) -> bool:
-        """Hold a voice turn's turn.completed until the pipeline reports its audio timings."""
-        stream_id = getattr(request, "stream_id", None)
-        if not stream_id or self._report_sub is None:
-            return False
-        self._pending_voice[stream_id] = event
-        arrived = self._report_arrived.setdefault(stream_id, asyncio.Event())
-        if stream_id in self._reports:
-            arrived.set()
-        task = asyncio.create_task(self._publish_voice(stream_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return True
-
-    async def _on_report(self, msg: Msg) -> None:
-        """The voice pipeline's timings for one turn (it may arrive before the turn is done)."""
-        stream_id = (msg.headers or {}).get(STREAM_ID_HEADER)
-        try:
-            body = json.loads(msg.data or b"{}")
-        except ValueError:
-            return
-        if not stream_id or not isinstance(body, dict) or not isinstance(body.get("latency"), dict):
-            return
-        self._reports[stream_id] = body["latency"]
-        while len(self._reports) > RECENT_TURNS:
-            self._reports.popitem(last=False)
-        arrived = self._report_arrived.get(stream_id)
-        if arrived is not None:
-            arrived.set()
-
-    async def _publish_voice(self, stream_id: str) -> None:
-        arrived = self._report_arrived[stream_id]
-        try:
-            await asyncio.wait_for(
-                arrived.wait(), timeout=self.config.conversation.voice_report_wait_s
-            )
-        except TimeoutError:
-            pass
-        event = self._pending_voice.pop(stream_id)
-        self._report_arrived.pop(stream_id, None)
-        report = self._reports.pop(stream_id, None) or {}
-        for stage in ("stt_final_ms", "first_audio_ms", "first_audio_sent_ms"):
-            value = report.get(stage)
-            if isinstance(value, int | float) and getattr(event.latency, stage) is None:
-                setattr(event.latency, stage, float(value))
-        with bind_call(event.call_id):
-            try:
-                await self.bus.publish(event)
-            except Exception:
-                log.exception("turn.completed not published", turn_index=event.turn_index)
 
     async def _trim(self, call_id: str, turn_index: int, delivered: str) -> None:
         with bind_call(call_id):

@@ -6,48 +6,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from callcenter.common.contracts import TurnRequest, TurnTransfer
 from callcenter.common.events import ToolCallRecord, TurnLatency
-from callcenter.common.pii import redact_customer_text, redact_customer_value
 from callcenter.conversation.channel import ChannelWriter
 from callcenter.conversation.history import keep_delivered
-
-
-@dataclass(slots=True)
-class TurnInput:
-    """One ``conversation.turn`` request."""
-
-    call_id: str
-    channel: str
-    text: str
-    caller_number: str | None = None
-    verified_by_caller_id: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_wire(cls, body: Any) -> TurnInput:
-        """Parse the request body; raise ValueError when it is not one."""
-        if not isinstance(body, dict) or not isinstance(body.get("call_id"), str):
-            raise ValueError("a conversation.turn request needs call_id")
-        channel = body.get("channel") or "chat"
-        if channel not in ("chat", "sms", "voice"):
-            raise ValueError(f"unknown channel {channel!r}")
-        caller = body.get("caller") if isinstance(body.get("caller"), dict) else {}
-        metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-        return cls(
-            call_id=body["call_id"],
-            channel=channel,
-            text=redact_customer_text(str(body.get("text") or "")),  # defensive: edges redact
-            caller_number=caller.get("number") or None,
-            verified_by_caller_id=bool(caller.get("verified_by_caller_id")),
-            metadata=redact_customer_value(metadata),  # type: ignore[arg-type]
-        )
 
 
 @dataclass(slots=True)
 class TurnState:
     """The turn in progress."""
 
-    request: TurnInput
+    request: TurnRequest
     writer: ChannelWriter
     started: float = field(default_factory=time.monotonic)
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -57,7 +26,7 @@ class TurnState:
     first_token_at: float | None = None
     tool_time_s: float = 0.0
     end_call: bool = False
-    transfer: dict[str, Any] | None = None
+    transfer: TurnTransfer | None = None
     engine: str = "offline"
     failures: list[str] = field(default_factory=list)
     rounds: int = 0
@@ -73,14 +42,12 @@ class TurnState:
         """The latency breakdown so far, in milliseconds."""
         now = time.monotonic()
         first = (self.first_token_at - self.started) * 1000 if self.first_token_at else None
-        edge = self.request.metadata.get("latency")
-        stt_final = edge.get("stt_final_ms") if isinstance(edge, dict) else None
         return TurnLatency(
             first_token_ms=round(first, 2) if first is not None else None,
             tool_ms=round(self.tool_time_s * 1000, 2),
             total_ms=round((now - self.started) * 1000, 2),
             # measured by the voice pipeline: caller stopped speaking -> final transcript
-            stt_final_ms=float(stt_final) if isinstance(stt_final, int | float) else None,
+            stt_final_ms=self.request.stt_final_ms,
         )
 
     def add_assistant(self, message: dict[str, Any]) -> None:

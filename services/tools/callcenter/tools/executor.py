@@ -1,4 +1,4 @@
-"""Run one tool call and always answer in the contract's shape.
+"""Run one tool call and always answer with a :class:`~callcenter.common.contracts.ToolOutcome`.
 
 ``{"success": true, "data": {...}}`` or ``{"success": false, "error": "<code>", "message": "..."}``
 where ``message`` is plain text safe to say to a customer: validation details name only the
@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
+from callcenter.common.contracts import ToolOutcome
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.tools.idempotency import run_once
 from callcenter.tools.metrics import TOOL_CALLS, TOOL_SECONDS
@@ -35,16 +36,6 @@ tracer = trace.get_tracer("callcenter.tools")
 FAILED_MESSAGE = "Something went wrong on our side while doing that. I can try again, or connect you to an agent."
 TIMEOUT_MESSAGE = "That is taking longer than it should on our side. Please try again in a moment."
 UNKNOWN_MESSAGE = "I can't do that here, but I can connect you to an agent who can help."
-
-
-def ok(data: dict[str, Any]) -> dict[str, Any]:
-    """A success reply."""
-    return {"success": True, "data": data}
-
-
-def fail(code: str, message: str) -> dict[str, Any]:
-    """A failure reply (``message`` is said to the customer)."""
-    return {"success": False, "error": code, "message": message}
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -93,7 +84,20 @@ class CallCenterToolExecutor:
         arguments: Mapping[str, Any] | str | None,
         context: Mapping[str, Any] | CallContext | None,
     ) -> dict[str, Any]:
-        """Run ``name`` with ``arguments`` for the caller in ``context``; never raises."""
+        """:meth:`run`, answered as the reply's JSON object (for callers without the contract)."""
+        return (await self.run(name, arguments, context)).as_reply()
+
+    async def run(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | str | None,
+        context: Mapping[str, Any] | CallContext | None,
+    ) -> ToolOutcome:
+        """Run ``name`` with ``arguments`` for the caller in ``context``; never raises.
+
+        ``arguments`` arrive parsed from ``tools.call``; a JSON string (a direct caller holding
+        the model's raw arguments) is parsed here.
+        """
         try:
             call = (
                 context
@@ -101,7 +105,7 @@ class CallCenterToolExecutor:
                 else CallContext.model_validate(context or {})
             )
         except ValidationError:
-            return fail("invalid_request", "That request could not be processed.")
+            return ToolOutcome.failure("invalid_request", "That request could not be processed.")
         call = call.model_copy(
             update={"caller_id_trusted": call.channel in self.caller_id_channels}
         )
@@ -119,36 +123,36 @@ class CallCenterToolExecutor:
                 self.after_success()
             label = name if name in self.registry else "unknown"
             TOOL_SECONDS.labels(tool=label).observe(time.perf_counter() - started)
-            TOOL_CALLS.labels(tool=label, outcome=result.get("error", "ok")).inc()
-            span.set_attribute("tool.success", result["success"])
-            if not result["success"]:
-                span.set_attribute("tool.error", result["error"])
-                if result["error"] in ("tool_failed", "timeout"):
-                    span.set_status(Status(StatusCode.ERROR, result["error"]))
-            log.info(
-                "tool call",
-                success=result["success"],
-                error=result.get("error"),
-            )
+            TOOL_CALLS.labels(tool=label, outcome=result.error or "ok").inc()
+            span.set_attribute("tool.success", result.success)
+            if not result.success:
+                span.set_attribute("tool.error", result.error or "")
+                if result.error in ("tool_failed", "timeout"):
+                    span.set_status(Status(StatusCode.ERROR, result.error))
+            log.info("tool call", success=result.success, error=result.error)
             return result
 
     async def _execute(
         self, name: str, arguments: Mapping[str, Any] | str | None, call: CallContext
-    ) -> dict[str, Any]:
+    ) -> ToolOutcome:
         entry = self.registry.get(name)
         if entry is None:
-            return fail("unknown_tool", UNKNOWN_MESSAGE)
+            return ToolOutcome.failure("unknown_tool", UNKNOWN_MESSAGE)
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except json.JSONDecodeError:
-                return fail("invalid_arguments", "The details for that request were garbled.")
+                return ToolOutcome.failure(
+                    "invalid_arguments", "The details for that request were garbled."
+                )
         if arguments is not None and not isinstance(arguments, Mapping):
-            return fail("invalid_arguments", "The details for that request were not understood.")
+            return ToolOutcome.failure(
+                "invalid_arguments", "The details for that request were not understood."
+            )
         try:
             args = entry.arguments.model_validate(dict(arguments or {}))
         except ValidationError as exc:
-            return fail("invalid_arguments", describe_validation_error(exc))
+            return ToolOutcome.failure("invalid_arguments", describe_validation_error(exc))
         ctx = SkillContext(db=self.db, call=call, tool=name)
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -157,11 +161,11 @@ class CallCenterToolExecutor:
                 else:
                     data = await entry.run(args, ctx)
         except ToolError as exc:
-            return fail(exc.code, exc.message)
+            return ToolOutcome.failure(exc.code, exc.message)
         except TimeoutError:
             log.warning("tool timed out", timeout_s=self.timeout_s)
-            return fail("timeout", TIMEOUT_MESSAGE)
+            return ToolOutcome.failure("timeout", TIMEOUT_MESSAGE)
         except Exception:
             log.exception("tool failed")
-            return fail("tool_failed", FAILED_MESSAGE)
-        return ok(data)
+            return ToolOutcome.failure("tool_failed", FAILED_MESSAGE)
+        return ToolOutcome.ok(data)

@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from callcenter.common.contracts import ToolCallContext
+
 
 class ToolArguments(BaseModel):
     """Base of every skill's argument model: unknown arguments are a validation error."""
@@ -23,16 +25,9 @@ class ToolArguments(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class CallContext(BaseModel):
-    """Who is asking: set by the conversation service from its session, never by the model."""
+class CallContext(ToolCallContext):
+    """Who is asking (see :class:`ToolCallContext`), and what this deployment trusts about it."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    call_id: str = ""
-    channel: str = ""
-    tool_call_id: str = ""
-    verified_customer_id: str | None = None
-    caller_number: str | None = None
     #: Whether this channel's caller ID may verify the caller. Set by the executor from config;
     #: whatever a request says here is overwritten.
     caller_id_trusted: bool = False

@@ -9,9 +9,7 @@ awaited on shutdown) and a slow tool never holds up the next request.
 from __future__ import annotations
 
 import asyncio
-import json
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
 
 from nats import micro
 from nats.micro.request import Request
@@ -21,16 +19,21 @@ from opentelemetry import context as otel_context
 from callcenter.common.bus import Bus
 from callcenter.common.bus.tracing import extract_trace
 from callcenter.common.config import load_config
+from callcenter.common.contracts import (
+    TOOLS_CALL,
+    TOOLS_LIST,
+    ToolCallRequest,
+    ToolOutcome,
+    ToolsList,
+)
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
-from callcenter.tools.executor import CallCenterToolExecutor, fail
+from callcenter.tools.executor import CallCenterToolExecutor
 from callcenter.tools.outbox import OutboxRelay
 
 log = get_logger(__name__)
 
 SERVICE_NAME = "callcenter-tools"
-LIST_SUBJECT = "tools.list"
-CALL_SUBJECT = "tools.call"
 
 
 def _version() -> str:
@@ -69,14 +72,14 @@ class ToolsService:
             metadata={"subject_prefix": self.bus.settings.subject_prefix},
         )
         await self.service.add_endpoint(
-            name="list", subject=self.bus.subject(LIST_SUBJECT), handler=self._on_list
+            name="list", subject=self.bus.subject(TOOLS_LIST), handler=self._on_list
         )
         await self.service.add_endpoint(
-            name="call", subject=self.bus.subject(CALL_SUBJECT), handler=self._on_call
+            name="call", subject=self.bus.subject(TOOLS_CALL), handler=self._on_call
         )
         log.info(
             "tools service listening",
-            subjects=[self.bus.subject(LIST_SUBJECT), self.bus.subject(CALL_SUBJECT)],
+            subjects=[self.bus.subject(TOOLS_LIST), self.bus.subject(TOOLS_CALL)],
             tools=len(self.executor.schemas()),
         )
 
@@ -88,7 +91,7 @@ class ToolsService:
             await asyncio.wait(set(self._tasks), timeout=self.drain_timeout_s)
 
     async def _on_list(self, request: Request) -> None:
-        await request.respond(_encode({"tools": self.executor.schemas()}))
+        await request.respond(ToolsList(tools=self.executor.schemas()).to_bytes())
 
     async def _on_call(self, request: Request) -> None:
         task = asyncio.create_task(self._answer(request))
@@ -98,30 +101,19 @@ class ToolsService:
     async def _answer(self, request: Request) -> None:
         token = otel_context.attach(extract_trace(request.headers))
         try:
-            reply = await self._call(request.data)
-            await request.respond(_encode(reply))
+            outcome = await self._call(request.data)
+            await request.respond(outcome.to_bytes())
         except Exception:
             log.exception("could not answer tools.call")
         finally:
             otel_context.detach(token)
 
-    async def _call(self, data: bytes) -> dict[str, Any]:
+    async def _call(self, data: bytes) -> ToolOutcome:
         try:
-            body = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return fail("invalid_request", "That request could not be understood.")
-        context = body.get("context")
-        return await self.executor.execute(
-            body["name"],
-            body.get("arguments"),
-            context if isinstance(context, dict) else {},
-        )
-
-
-def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, default=str).encode()
+            call = ToolCallRequest.from_bytes(data)
+        except ValueError:
+            return ToolOutcome.failure("invalid_request", "That request could not be understood.")
+        return await self.executor.run(call.name, call.arguments, call.context.model_dump())
 
 
 async def serve() -> None:

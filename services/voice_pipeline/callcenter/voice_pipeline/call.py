@@ -4,11 +4,14 @@ The socket is refused (403 before accept) without a valid ``X-Twilio-Signature``
 media URL, and closed (1008) unless the ``start`` message carries the gateway's signed token for
 this CallSid. Then one pipeline runs for the call::
 
-    Twilio in -> Silero VAD -> Deepgram STT -> user turns (backchannel-aware start, smart-turn
-    stop) -> ConversationBridge -> ElevenLabs TTS -> tap (audio) -> Twilio out -> tap (words)
+    Twilio in -> watchdog -> Silero VAD -> Deepgram STT -> user turns (backchannel-aware
+    start, smart-turn stop) -> DTMF aggregator -> ConversationTurnProcessor -> ElevenLabs TTS
+    -> tap (audio made) -> Twilio out -> tap (words heard)
 
-and whatever ends it (the assistant, silence, the caller hanging up, a transfer, a broken
-stream) ends it once, with call.ended published through the shared claim.
+The session listens to the processors' events (a turn's timings, an end or a transfer asked
+for, the call too long, a provider down) and whatever ends the call (the assistant, silence, the
+caller hanging up, a transfer, a broken stream) ends it once, with call.ended published through
+the shared claim.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from fastapi import WebSocket
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
-from pipecat.frames.frames import EndFrame, TTSAudioRawFrame, TTSTextFrame
+from pipecat.frames.frames import EndFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.audio.vad_processor import VADProcessor
+from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
@@ -44,15 +49,23 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
+from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.events import TurnHeard
 from callcenter.common.logging import bind_call, get_logger
+from callcenter.common.pii import redact
 from callcenter.voice_pipeline import metrics
 from callcenter.voice_pipeline.apology import ApologyCache
-from callcenter.voice_pipeline.bridge import CallInfo, ConversationBridge, FrameTap, TurnRecord
 from callcenter.voice_pipeline.serializer import CallSerializer
+from callcenter.voice_pipeline.smart_turn import SharedSmartTurn
+from callcenter.voice_pipeline.taps import HeardTap, SynthesisTap
+from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
 from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
 from callcenter.voice_pipeline.trusted_call import UntrustedStream, resolve_trusted_call
+from callcenter.voice_pipeline.turn_processor import DTMF_PREFIX, ConversationTurnProcessor
 from callcenter.voice_pipeline.turns import Backchannels, CallerTurnStartStrategy
+from callcenter.voice_pipeline.vad import InlineSileroVAD
+from callcenter.voice_pipeline.watchdog import CallWatchdog
 
 log = get_logger(__name__)
 
@@ -104,7 +117,7 @@ async def read_start(websocket: WebSocket) -> dict[str, Any]:
 
 
 class CallSession:
-    """One call's pipeline and its end."""
+    """One call's pipeline, the handlers of its processors' events, and its end."""
 
     def __init__(self, *, deps: VoiceDeps, websocket: WebSocket, call: CallInfo) -> None:
         self.deps = deps
@@ -128,18 +141,19 @@ class CallSession:
             base_url=twilio.api_base_url if hang_up else None,
             params=CallSerializer.InputParams(auto_hang_up=hang_up),
         )
-        self.bridge = ConversationBridge(
+        self.turns = ConversationTurnProcessor(
             call=call,
-            bus=deps.bus,
+            conversation=ConversationClient(
+                bus=deps.bus, first_timeout_s=cfg.voice_pipeline.turn_timeout_s
+            ),
             settings=cfg.voice_pipeline,
             greeting=cfg.conversation.greeting,
-            on_end=self._assistant_ends,
-            on_transfer=self._transfer,
-            apology_audio=deps.apology.load,
-            on_turn=self._turn_done,
-            providers_ok=lambda: self.providers_ok(),
+            apology=deps.apology,
         )
-        self.serializer.on_audio_sent = self.bridge.audio_sent
+        self.turns.add_event_handler("on_turn_finished", self._turn_finished)
+        self.turns.add_event_handler("on_end_requested", self._end_requested)
+        self.turns.add_event_handler("on_transfer_requested", self._transfer_requested)
+        self.serializer.on_audio_sent = self.turns.audio_sent
 
     def _pipeline(self) -> Pipeline:
         cfg = self.deps.config
@@ -157,7 +171,7 @@ class CallSession:
 
         @transport.event_handler("on_client_connected")
         async def on_connected(_transport: Any, _ws: Any) -> None:
-            await self.bridge.say_greeting()
+            await self.turns.say_greeting()
 
         @transport.event_handler("on_client_disconnected")
         async def on_disconnected(_transport: Any, _ws: Any) -> None:
@@ -167,6 +181,54 @@ class CallSession:
             if self.worker is not None:
                 await self.worker.cancel(reason=self.end_reason)
 
+        stt, tts = self._speech_services()
+        watchdog = CallWatchdog(
+            providers=[stt, tts],
+            max_call_s=vp.max_call_s,
+            provider_down_s=vp.provider_down_s,
+            call_id=self.call.call_id,
+        )
+        watchdog.add_event_handler("on_call_too_long", self._call_too_long)
+        watchdog.add_event_handler("on_provider_down", self._provider_down)
+        stop = (
+            [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn())]
+            if vp.smart_turn
+            else [SpeechTimeoutUserTurnStopStrategy()]
+        )
+        user_turns = UserTurnProcessor(
+            user_turn_strategies=UserTurnStrategies(
+                start=[
+                    CallerTurnStartStrategy(
+                        backchannels=Backchannels(vp.backchannels),
+                        bot_busy=self.turns.bot_busy,
+                    )
+                ],
+                stop=stop,
+            ),
+        )
+        vad_class = InlineSileroVAD if vp.vad_inline else SileroVADAnalyzer
+        vad = VADProcessor(vad_analyzer=vad_class(params=VADParams(stop_secs=vp.vad_stop_secs)))
+        keypad = DTMFAggregator(
+            timeout=vp.dtmf_timeout_s, termination_digit=KeypadEntry.POUND, prefix=DTMF_PREFIX
+        )
+        return Pipeline(
+            [
+                transport.input(),
+                watchdog,
+                vad,
+                stt,
+                user_turns,
+                keypad,
+                self.turns,
+                tts,
+                SynthesisTap(turns=self.turns),
+                transport.output(),
+                HeardTap(turns=self.turns),
+            ]
+        )
+
+    def _speech_services(self) -> tuple[FrameProcessor, FrameProcessor]:
+        cfg = self.deps.config
         dg = cfg.deepgram
         stt = DeepgramSTTService(
             api_key=dg.api_key.get_secret_value() if dg.api_key else "",
@@ -187,52 +249,21 @@ class CallSession:
             settings=ElevenLabsTTSService.Settings(voice=el.voice_id, model=el.model),
             **tts_kwargs,
         )
-        self._stt, self._tts = stt, tts
-        stop = (
-            [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=shared_smart_turn())]
-            if vp.smart_turn
-            else [SpeechTimeoutUserTurnStopStrategy()]
-        )
-        turns = UserTurnProcessor(
-            user_turn_strategies=UserTurnStrategies(
-                start=[
-                    CallerTurnStartStrategy(
-                        backchannels=Backchannels(vp.backchannels),
-                        bot_busy=self.bridge.bot_busy,
-                    )
-                ],
-                stop=stop,
-            ),
-        )
-        vad = VADProcessor(
-            vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=vp.vad_stop_secs))
-        )
-        return Pipeline(
-            [
-                transport.input(),
-                vad,
-                stt,
-                turns,
-                self.bridge,
-                tts,
-                FrameTap(frame_type=TTSAudioRawFrame, on_frame=self.bridge.tts_audio),
-                transport.output(),
-                FrameTap(frame_type=TTSTextFrame, on_frame=self.bridge.word_heard),
-            ]
-        )
-
-    def providers_ok(self) -> bool:
-        """Whether the STT and TTS sockets are up (pipecat reconnects them when they drop)."""
-        stt_up = getattr(self._stt, "_connection", None) is not None
-        tts_ws = getattr(self._tts, "_websocket", None)
-        tts_up = tts_ws is not None and getattr(tts_ws.state, "name", "OPEN") == "OPEN"
-        return stt_up and tts_up
+        return stt, tts
 
     def _set_reason(self, reason: str) -> None:
         if self.end_reason is None:
             self.end_reason = reason
 
-    async def _assistant_ends(self, reason: str) -> None:
+    # ----- what the processors tell ------------------------------------------------------------
+
+    async def _call_too_long(self, _watchdog: CallWatchdog) -> None:
+        await self.turns.say_then_end(self.deps.config.voice_pipeline.max_call_text, "max_duration")
+
+    async def _provider_down(self, _watchdog: CallWatchdog, _provider: FrameProcessor) -> None:
+        await self.turns.give_up("provider_down")
+
+    async def _end_requested(self, _turns: ConversationTurnProcessor, reason: str) -> None:
         self._set_reason(reason)
         if self.worker is not None:
             await self.worker.queue_frame(EndFrame())
@@ -246,7 +277,9 @@ class CallSession:
 
         self._later = asyncio.get_running_loop().create_task(later())
 
-    async def _transfer(self, reason: str, summary: str) -> bool:
+    async def _transfer_requested(
+        self, turns: ConversationTurnProcessor, reason: str, summary: str, fallback: str
+    ) -> None:
         try:
             await transfer_call(
                 config=self.deps.config,
@@ -258,18 +291,20 @@ class CallSession:
             )
         except TransferUnavailable as exc:
             log.warning("transfer unavailable", call_id=self.call.call_id, error=str(exc))
-            return False
+            await self._end_requested(turns, fallback)
+            return
         except Exception:
             log.exception("transfer failed", call_id=self.call.call_id)
-            return False
+            await self._end_requested(turns, fallback)
+            return
         self.transferred = True
         self.serializer.suppress_hang_up()
         self._set_reason("transferred")
         if self.worker is not None:
             await self.worker.cancel(reason="transferred")
-        return True
 
-    async def _turn_done(self, turn: TurnRecord) -> None:
+    async def _turn_finished(self, _turns: ConversationTurnProcessor, turn: TurnRecord) -> None:
+        """Log and export the turn's timings, publish what the caller heard (turn.heard)."""
         stages = turn.timing.stages_ms()
         for stage, value in stages.items():
             if value is not None:
@@ -281,15 +316,29 @@ class CallSession:
             source=turn.source,
             interrupted=turn.interrupted,
             error=turn.error,
-            # "token" in a key name is masked by the log redactor: say "first_text" here
-            **{key.replace("first_token", "first_text"): value for key, value in stages.items()},
+            **stages,
         )
+        heard = TurnHeard(
+            call_id=self.call.call_id,
+            turn_index=turn.turn_index,
+            source=turn.source,
+            interrupted=turn.interrupted,
+            heard_text=redact(turn.heard_text) if turn.heard_words else None,
+            error=turn.error,
+            **stages,
+        )
+        try:
+            await self.deps.bus.publish(heard)
+        except Exception:
+            log.exception("turn.heard not published", call_id=self.call.call_id, turn=turn.index)
         await record_turn_count(
             self.deps.redis,
             key_prefix=self.deps.config.redis.key_prefix,
             call_id=self.call.call_id,
-            turns=len(self.bridge.turns),
+            turns=len(self.turns.turns),
         )
+
+    # ----- the call's life ---------------------------------------------------------------------
 
     async def run(self) -> None:
         """Run the call to its end, then publish call.ended (once per call)."""
@@ -322,8 +371,8 @@ class CallSession:
         if self.serializer.malformed:
             self.end_reason = "protocol_error"
         self._set_reason("caller_hung_up" if self.serializer.stopped else "stream_closed")
-        if self.bridge.greeting_audio_at is not None:
-            metrics.GREETING_MS.observe((self.bridge.greeting_audio_at - self.call.started) * 1000)
+        if self.turns.greeting_audio_at is not None:
+            metrics.GREETING_MS.observe((self.turns.greeting_audio_at - self.call.started) * 1000)
         await end_call(
             bus=self.deps.bus,
             redis=self.deps.redis,
@@ -331,7 +380,7 @@ class CallSession:
             key_prefix=self.deps.config.redis.key_prefix,
             call_id=self.call.call_id,
             reason=self.end_reason or "stream_closed",
-            turn_count=len(self.bridge.turns),
+            turn_count=len(self.turns.turns),
         )
         if self.websocket.client_state.name == "CONNECTED":
             try:
@@ -344,22 +393,6 @@ class CallSession:
         self._set_reason("service_shutdown")
         if self.worker is not None:
             await self.worker.cancel(reason="service shutdown")
-
-
-_SMART_TURN: list[Any] = []
-
-
-def shared_smart_turn() -> LocalSmartTurnAnalyzerV3:
-    """A per-call smart-turn analyzer sharing one loaded ONNX session with every other call."""
-    analyzer = LocalSmartTurnAnalyzerV3.__new__(LocalSmartTurnAnalyzerV3)
-    if not _SMART_TURN:
-        _SMART_TURN.append(LocalSmartTurnAnalyzerV3())
-    template = _SMART_TURN[0]
-    base = LocalSmartTurnAnalyzerV3.__mro__[1]
-    base.__init__(analyzer)  # BaseSmartTurn: per-call buffers and thread
-    analyzer._log_data = False
-    analyzer._session = template._session
-    return analyzer
 
 
 async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | None:

@@ -83,6 +83,7 @@ async def simulate(args: argparse.Namespace, turns: list[Turn]) -> int:
 
     sub = await bus.nc.subscribe(bus.subject("turn.completed"), cb=on_event)
     sub_end = await bus.nc.subscribe(bus.subject("call.ended"), cb=on_event)
+    sub_heard = await bus.nc.subscribe(bus.subject("turn.heard"), cb=on_event)
     caller = TwilioCaller(
         gateway_url=gateway,
         public_base_url=args.public_base_url or config.gateway.public_base_url,
@@ -99,6 +100,7 @@ async def simulate(args: argparse.Namespace, turns: list[Turn]) -> int:
     finally:
         await sub.unsubscribe()
         await sub_end.unsubscribe()
+        await sub_heard.unsubscribe()
         await bus.drain()
 
 
@@ -135,6 +137,10 @@ async def _converse(
         latency = event.get("latency", {}) if event else {}
         stages = ", ".join(f"{k}={v}" for k, v in latency.items() if v is not None)
         print(f"        felt {felt:.0f} ms (end of speech -> first audio); {stages}")
+        heard = await _heard_event(seen, call_id, event, timeout_s=5.0) if event else None
+        if heard is not None:
+            keys = ("first_audio_ms", "first_audio_sent_ms", "transcript_to_first_audio_sent_ms")
+            print("        heard: " + ", ".join(f"{k}={heard.get(k)}" for k in keys))
     await caller.hang_up()
     for _ in range(50):
         ended = [e for e in seen if e["subject"].endswith("call.ended") and e["call_id"] == call_id]
@@ -155,5 +161,22 @@ async def _turn_event(
         ]
         if len(mine) > index:
             return mine[index]
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def _heard_event(
+    seen: list[dict[str, Any]], call_id: str, turn: dict[str, Any], *, timeout_s: float
+) -> dict[str, Any] | None:
+    """The turn.heard of ``turn`` (published once its answer was spoken)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for e in seen:
+            if (
+                e["subject"].endswith("turn.heard")
+                and e["call_id"] == call_id
+                and e.get("turn_index") == turn.get("turn_index")
+            ):
+                return e
         await asyncio.sleep(0.05)
     return None

@@ -1,26 +1,60 @@
 """Run the voice pipeline: the Twilio media socket, one Pipecat pipeline per call.
 
-Readiness is false while draining; SIGTERM stops taking calls and ends the ones in progress
-(each publishes call.ended), then drains NATS.
+Readiness is false while draining or at capacity (:mod:`callcenter.voice_pipeline.capacity`:
+a stream beyond it is refused with 1013 "try again later"); SIGTERM stops taking calls and ends
+the ones in progress (each publishes call.ended), then drains NATS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 
 from callcenter.common.config import load_config
 from callcenter.common.config.voice_gaps import voice_gaps
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
+from callcenter.common.voice_load import forget_voice_replica, report_voice_load
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.call import POLICY_VIOLATION, CallSession, VoiceDeps, serve_call
+from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
+from callcenter.voice_pipeline.smart_turn import load_shared_model
 
 log = get_logger(__name__)
 
+#: WebSocket close code "try again later": this replica is at capacity.
+TRY_AGAIN_LATER = 1013
 
-def create_app(state: dict) -> FastAPI:
+
+#: How often a replica re-tells its load when nothing changed (well inside voice_load.FRESH_S).
+REPORT_EVERY_S = 5.0
+
+
+async def report_load(
+    redis: aioredis.Redis, key_prefix: str, replica: str, admission: CallAdmission
+) -> None:
+    """Tell the gateway this replica's load: at once on every change, else every few seconds."""
+    while True:
+        admission.changed.clear()
+        try:
+            await report_voice_load(
+                redis,
+                key_prefix=key_prefix,
+                replica=replica,
+                active=admission.active,
+                capacity=admission.capacity,
+            )
+        except Exception:
+            log.warning("voice load not reported (Redis)", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(admission.changed.wait(), timeout=REPORT_EVERY_S)
+
+
+def create_app(state: dict, admission: CallAdmission) -> FastAPI:
     """The media socket app; ``state['deps']`` is set before serving."""
     app = FastAPI(title="Callcenter voice pipeline", version="0.1.0")
     active: set[CallSession] = set()
@@ -32,7 +66,14 @@ def create_app(state: dict) -> FastAPI:
         if deps is None or state.get("draining"):
             await websocket.close(code=POLICY_VIOLATION)
             return
-        await serve_call(deps, websocket, active)
+        if not admission.try_admit():
+            log.warning("media stream refused: at capacity", capacity=admission.capacity)
+            await websocket.close(code=TRY_AGAIN_LATER)
+            return
+        try:
+            await serve_call(deps, websocket, active)
+        finally:
+            admission.release()
 
     return app
 
@@ -41,7 +82,8 @@ async def serve() -> None:
     """Serve until SIGTERM."""
     config = load_config()
     state: dict = {}
-    app = create_app(state)
+    admission = CallAdmission(capacity=call_capacity(config.voice_pipeline))
+    app = create_app(state, admission)
     runtime = ServiceRuntime(
         name="voice_pipeline",
         config=config,
@@ -50,7 +92,13 @@ async def serve() -> None:
         needs_redis=True,
         needs_db=True,
         app=app,
+        ws_per_message_deflate=config.voice_pipeline.media_deflate,
     )
+
+    async def room_for_a_call() -> bool:
+        return not admission.full
+
+    runtime.readiness.add("capacity", room_for_a_call)
     async with runtime:
         assert runtime.redis is not None and runtime.db is not None
         apology = ApologyCache(config=config)
@@ -65,6 +113,13 @@ async def serve() -> None:
 
         runtime.readiness.add("speech_providers", speech_providers)
         runtime.readiness.notes["speech_providers"] = "; ".join(gaps)
+        if config.voice_pipeline.smart_turn:
+            await asyncio.to_thread(load_shared_model)
+        log.info("call capacity", calls=admission.capacity)
+        replica = f"{socket.gethostname()}:{config.voice_pipeline.port}"
+        reporter = asyncio.create_task(
+            report_load(runtime.redis, config.redis.key_prefix, replica, admission)
+        )
 
         async def end_calls() -> None:
             state["draining"] = True
@@ -74,6 +129,10 @@ async def serve() -> None:
             if calls:
                 await asyncio.wait([asyncio.ensure_future(c) for c in calls], timeout=15)
             warm.cancel()
+            reporter.cancel()
+            await forget_voice_replica(
+                runtime.redis, key_prefix=config.redis.key_prefix, replica=replica
+            )
 
         runtime.on_stop(end_calls)
         await runtime.start_http()

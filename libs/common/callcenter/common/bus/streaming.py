@@ -7,9 +7,12 @@ Wire protocol (one request, many replies):
 * the server publishes each piece to the inbox with headers ``Cc-Kind: chunk`` and
   ``Cc-Seq: 0, 1, 2…``, then exactly one ``Cc-Kind: end`` (or ``Cc-Kind: error`` whose body is
   ``{"error": code, "message": text}``);
-* to cancel, the requester publishes to ``<subject>.cancel`` with ``Cc-Stream-Id`` and a body
-  (for ``conversation.turn``: what the customer actually received); every replica listens there
-  and the one holding the stream stops its handler, which sees ``request.cancelled``.
+* to cancel, the requester publishes to ``<subject>.cancel`` (:func:`cancel_subject`) with
+  ``Cc-Stream-Id`` and a body (for ``conversation.turn``: a ``TurnCancel``); every replica listens
+  there and the one holding the stream stops its handler, which sees ``request.cancelled``.
+
+The messages of each subject are typed in :mod:`callcenter.common.contracts`, and each subject has
+its client in :mod:`callcenter.common.clients`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
@@ -28,6 +31,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from callcenter.common.bus.tracing import extract_trace, inject_trace
+from callcenter.common.contracts.subjects import cancel_subject
 from callcenter.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -128,7 +132,7 @@ class ReplyStream:
         """Tell the server to stop; ``payload`` is handed to its handler."""
         if not self.finished:
             await self._nc.publish(
-                f"{self._subject}.cancel", payload, headers={STREAM_ID_HEADER: self.stream_id}
+                cancel_subject(self._subject), payload, headers={STREAM_ID_HEADER: self.stream_id}
             )
             self.finished = True
         await self.close()
@@ -179,7 +183,6 @@ class StreamingRequest:
     stream_id: str
     cancelled: bool = False
     cancel_payload: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def json(self) -> Any:
         """The request body parsed as JSON."""
@@ -227,7 +230,9 @@ class StreamingResponder:
         self._subs.append(
             await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_request)
         )
-        self._subs.append(await self._nc.subscribe(f"{self._subject}.cancel", cb=self._on_cancel))
+        self._subs.append(
+            await self._nc.subscribe(cancel_subject(self._subject), cb=self._on_cancel)
+        )
 
     async def stop(self, *, grace_s: float = 30.0) -> None:
         """Take no new requests; let in-flight ones finish within ``grace_s``."""

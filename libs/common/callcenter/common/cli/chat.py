@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 
 import websockets
 
 from callcenter.common.config import load_config
+from callcenter.common.contracts.chat import (
+    ChatEnd,
+    ChatMessage,
+    DeltaFrame,
+    DoneFrame,
+    EndedFrame,
+    ErrorFrame,
+    SessionFrame,
+    parse_chat_frame,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,29 +41,30 @@ async def _reply(ws: websockets.ClientConnection, timeout: float) -> tuple[str, 
     """Print the streamed reply; return its text and whether the conversation ended."""
     text = []
     while True:
-        raw = await asyncio.wait_for(ws.recv(), timeout=timeout)
-        msg = json.loads(raw)
-        kind = msg.get("type")
-        if kind == "delta":
-            sys.stdout.write(msg["text"])
+        frame = parse_chat_frame(await asyncio.wait_for(ws.recv(), timeout=timeout))
+        if isinstance(frame, DeltaFrame):
+            sys.stdout.write(frame.text)
             sys.stdout.flush()
-            text.append(msg["text"])
-        elif kind == "done":
+            text.append(frame.text)
+        elif isinstance(frame, DoneFrame):
             sys.stdout.write("\n")
-            return "".join(text), bool(msg.get("end_call"))
-        elif kind == "error":
-            sys.stdout.write(f"\n[error] {msg.get('message')}\n")
+            return "".join(text), frame.end_call
+        elif isinstance(frame, ErrorFrame):
+            sys.stdout.write(f"\n[error] {frame.message}\n")
             return "", False
-        elif kind == "ended":
+        elif isinstance(frame, EndedFrame):
             return "".join(text), True
 
 
 async def _session(url: str, messages: list[str] | None, timeout: float) -> int:
     async with websockets.connect(url, open_timeout=timeout) as ws:
-        hello = json.loads(await asyncio.wait_for(ws.recv(), timeout=timeout))
-        print(f"[connected: conversation {hello.get('call_id')}]")
-        if hello.get("greeting"):
-            print(f"assistant> {hello['greeting']}")
+        hello = parse_chat_frame(await asyncio.wait_for(ws.recv(), timeout=timeout))
+        if not isinstance(hello, SessionFrame):
+            print(f"[the chat did not start a conversation: {hello.to_text()}]", file=sys.stderr)
+            return 1
+        print(f"[connected: conversation {hello.call_id}]")
+        if hello.greeting:
+            print(f"assistant> {hello.greeting}")
         queue = list(messages) if messages else None
         loop = asyncio.get_running_loop()
         while True:
@@ -69,13 +79,13 @@ async def _session(url: str, messages: list[str] | None, timeout: float) -> int:
                     break
                 if not line.strip():
                     continue
-            await ws.send(json.dumps({"type": "message", "text": line}))
+            await ws.send(ChatMessage(text=line).to_text())
             sys.stdout.write("assistant> ")
             _, ended = await _reply(ws, timeout)
             if ended:
                 print("[conversation ended]")
                 return 0
-        await ws.send(json.dumps({"type": "end"}))
+        await ws.send(ChatEnd().to_text())
     return 0
 
 

@@ -132,6 +132,23 @@ class VoicePipelineSettings(Section):
         "Sorry, I'm having trouble on my side. Let me get you to someone who can help."
     )
     provider_down_s: float = Field(default=6.0, gt=0)
+    # --- cost per call and capacity (issue 18) ---
+    #: run Silero VAD on the event loop (0.1 ms per 32 ms chunk) instead of a thread per call
+    vad_inline: bool = True
+    #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
+    media_deflate: bool = False
+    #: measured CPU per call-second of this process (bench/voice_calls.py); sizes the capacity
+    cpu_ms_per_call_second: float = Field(default=35.0, gt=0)
+    #: cores this replica may use (its CPU limit); None: the cores the OS gives the process
+    cpu_limit_cores: float | None = Field(default=None, gt=0)
+    #: share of the CPU limit calls may use (the rest is headroom for bursts and the runtime)
+    cpu_headroom: float = Field(default=0.75, gt=0, le=1)
+    #: hard cap on concurrent calls; None: derived from the CPU figures above
+    max_calls: int | None = Field(default=None, ge=1)
+    #: what a caller hears when every voice replica is at capacity (the gateway says it)
+    overflow_text: str = (
+        "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
+    )
 
 
 class ConversationSettings(Section):
@@ -146,8 +163,6 @@ class ConversationSettings(Section):
     tool_timeout_s: float = 8.0
     persona: str = "Ava, the assistant of Acme Outfitters"
     greeting: str = "Hi, this is Ava from Acme Outfitters. How can I help you today?"
-    #: a voice turn's turn.completed waits this long for the voice pipeline's audio timings
-    voice_report_wait_s: float = Field(default=5.0, ge=0.0, le=30.0)
     system_prompt: str = (
         "You are {persona}. You help customers with orders, returns, exchanges, addresses and "
         "store policies. Verify the customer before discussing account details. Keep answers "
@@ -185,6 +200,7 @@ class PostCallSettings(Section):
             "metrics",
             "notify",
             "verified",
+            "voice_timings",
         ]
     )
     ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
@@ -193,13 +209,6 @@ class PostCallSettings(Section):
     summary_wait_attempts: int = Field(default=5, ge=1)
     summary_wait_delay_s: float = 1.0
     ticket_priority_urgent_at: int = Field(default=1, ge=1, le=5)
-    # Test hook: the step named here ("email", or "email:<call_id>" for one call) exits the process
-    # right after committing an effect, before the ack (fault injection for the exactly-once
-    # tests). Never set in production.
-    crash_after_effect: str | None = None
-    # Test hook: the step named here exits right after its external effect (the SMTP send) and
-    # before recording it, the window a crash can make a duplicate in. Never set in production.
-    crash_before_record: str | None = None
 
 
 class LLMModelSettings(Section):

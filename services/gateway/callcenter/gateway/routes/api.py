@@ -2,7 +2,9 @@
 
 Read-only views over the tables the edges (``calls``) and the post-call steps (``turns``,
 ``summaries``, ``post_call_steps``, ``emails``, ``crm_activities``, ``tickets``,
-``dead_letters``) write. Lists are paginated with ``limit``/``offset`` and report ``total``.
+``dead_letters``) write. post_call's tables are read (and an unsubscribe recorded) only through
+its query module, :mod:`callcenter.common.queries.post_call`. Lists are paginated with
+``limit``/``offset`` and report ``total``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from callcenter.common.logging import get_logger
+from callcenter.common.queries import post_call
 from callcenter.gateway.deps import GatewayDeps, request_deps
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -259,12 +262,7 @@ def _start_of(day: date | None) -> datetime | None:
     return datetime.combine(day, time.min, tzinfo=UTC) if day else None
 
 
-CALL_SELECT = """
-    SELECT c.call_id, c.channel, c.status, c.from_number, c.to_number, c.customer_id,
-           c.started_at, c.ended_at, c.end_reason, c.duration_s, c.turn_count,
-           s.sentiment, s.satisfaction, s.resolved
-    FROM calls c LEFT JOIN summaries s ON s.call_id = c.call_id
-"""
+CALL_SELECT = post_call.CALLS_WITH_HEADLINE
 
 
 @router.get("/calls", response_model=CallPage, summary="List calls")
@@ -290,9 +288,10 @@ async def list_calls(
     where.add("c.channel = ?", channel)
     where.add("c.status = ?", status)
     where.add("c.customer_id = ?", customer_id)
-    where.add("s.sentiment = ?", sentiment)
-    where.add("s.resolved = ?", resolved)
-    where.add("s.satisfaction <= ?", max_satisfaction)
+    for clause, value in post_call.headline_filters(
+        sentiment=sentiment, resolved=resolved, max_satisfaction=max_satisfaction
+    ):
+        where.add(clause, value)
     where.add("c.started_at >= ?", _start_of(since))
     where.add("c.started_at < ?", _start_of(until + timedelta(days=1)) if until else None)
     if q:
@@ -332,36 +331,14 @@ async def get_call(call_id: str, deps: Deps) -> CallDetail:
     row = await db.fetchrow(CALL_SELECT + " WHERE c.call_id = $1", call_id)
     if row is None:
         raise HTTPException(status_code=404, detail=f"No call {call_id}.")
-    turns = await db.fetch(
-        """
-        SELECT turn_index, user_text, assistant_text, tool_calls, latency, interrupted, engine,
-               occurred_at
-        FROM turns WHERE call_id = $1 ORDER BY turn_index
-        """,
-        call_id,
-    )
-    summary = await db.fetchrow("SELECT * FROM summaries WHERE call_id = $1", call_id)
-    step_rows = {
-        r["step"]: r
-        for r in await db.fetch(
-            "SELECT step, status, detail, events, updated_at FROM post_call_steps WHERE call_id = $1",
-            call_id,
-        )
-    }
+    turns = await post_call.transcript(db, call_id)
+    summary = await post_call.summary(db, call_id)
+    step_rows = {r["step"]: r for r in await post_call.step_statuses(db, call_id)}
     tickets = await db.fetch(
         f"SELECT {TICKET_COLUMNS} FROM tickets WHERE call_id = $1 ORDER BY created_at", call_id
     )
-    email = await db.fetchrow(
-        "SELECT to_address, subject, body_text, message_id, sent_at FROM emails WHERE call_id = $1",
-        call_id,
-    )
-    activities = await db.fetch(
-        """
-        SELECT adapter, external_id, subject, body, created_at
-        FROM crm_activities WHERE call_id = $1 ORDER BY created_at
-        """,
-        call_id,
-    )
+    email = await post_call.follow_up_email(db, call_id)
+    activities = await post_call.crm_activities(db, call_id)
     dead = await db.fetch(
         f"SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters WHERE call_id = $1 ORDER BY id", call_id
     )
@@ -474,13 +451,5 @@ class Unsubscribe(BaseModel):
 )
 async def unsubscribe(request: UnsubscribeRequest, deps: Deps) -> Unsubscribe:
     """Record that an address wants no follow-up email (idempotent: the first record is kept)."""
-    email = request.email.strip().lower()
-    await deps.db.execute(
-        "INSERT INTO email_unsubscribes (email, source) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        email,
-        request.source,
-    )
-    row = await deps.db.fetchrow(
-        "SELECT email, source, unsubscribed_at FROM email_unsubscribes WHERE email = $1", email
-    )
+    row = await post_call.record_unsubscribe(deps.db, request.email.strip().lower(), request.source)
     return Unsubscribe(**dict(row))

@@ -19,6 +19,9 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from callcenter.common.bus import StreamError
+from callcenter.common.clients import ConversationClient
+from callcenter.common.contracts import DeltaChunk, ToolChunk, TurnRequest
+from callcenter.common.contracts.chat import ChatFrame, DeltaFrame, DoneFrame, ToolFrame
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact_customer_text
 from callcenter.gateway import sessions
@@ -53,6 +56,10 @@ class ChatSession:
     async def send(self, payload: dict[str, Any]) -> None:
         """Send one JSON message to the visitor."""
         await self.ws.send_text(json.dumps(payload))
+
+    async def send_frame(self, frame: ChatFrame) -> None:
+        """Send one frame of the chat contract to the visitor."""
+        await self.ws.send_text(frame.to_text())
 
     async def next_message(self) -> dict[str, Any] | None:
         """The next well-formed client message, or None when the visitor went idle."""
@@ -115,53 +122,37 @@ class ChatSession:
         await self.send({"type": "typing"})
         delivered: list[str] = []
         stream = None
+        client = ConversationClient(
+            bus=self.deps.bus, first_timeout_s=self.deps.config.gateway.turn_timeout_s
+        )
         try:
-            stream = await self.deps.bus.stream_request(
-                "conversation.turn",
-                {
-                    "call_id": self.call_id,
-                    "channel": "chat",
-                    "text": text,
-                    "caller": {},
-                    "metadata": {},
-                },
-                first_timeout_s=self.deps.config.gateway.turn_timeout_s,
-                idle_timeout_s=self.deps.config.gateway.turn_timeout_s,
+            stream = await client.stream_turn(
+                TurnRequest(call_id=self.call_id, channel="chat", text=text)
             )
             async for chunk in stream:
-                piece = chunk.json()
-                kind = piece.get("type")
-                if kind == "delta":
-                    await self.send({"type": "delta", "text": piece["text"]})
-                    delivered.append(piece["text"])
-                elif kind == "tool":
-                    await self.send(
-                        {"type": "tool", "name": piece.get("name"), "status": piece.get("status")}
+                if isinstance(chunk, DeltaChunk):
+                    await self.send_frame(DeltaFrame(text=chunk.text))
+                    delivered.append(chunk.text)
+                elif isinstance(chunk, ToolChunk):
+                    await self.send_frame(ToolFrame(name=chunk.name, status=chunk.status))
+                else:
+                    await record_turn(self.deps, call_id=self.call_id, turn_index=chunk.turn_index)
+                    transfer = chunk.transfer.model_dump() if chunk.transfer else None
+                    await self.send_frame(
+                        DoneFrame(
+                            turn_index=chunk.turn_index,
+                            text=chunk.text,
+                            end_call=chunk.end_call,
+                            transfer=transfer,
+                        )
                     )
-                elif kind == "done":
-                    await record_turn(
-                        self.deps, call_id=self.call_id, turn_index=int(piece["turn_index"])
-                    )
-                    await self.send(
-                        {
-                            "type": "done",
-                            "turn_index": piece["turn_index"],
-                            "text": piece.get("text", "".join(delivered)),
-                            "end_call": bool(piece.get("end_call")),
-                            "transfer": piece.get("transfer"),
-                        }
-                    )
-                    return bool(piece.get("end_call"))
+                    return chunk.end_call
         except StreamError as exc:
             log.warning("turn failed", error=exc.code, detail=exc.message)
             await self.send({"type": "error", "message": TROUBLE})
-        except (WebSocketDisconnect, RuntimeError):
-            if stream is not None:
-                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
-            raise
-        except asyncio.CancelledError:
-            if stream is not None:
-                await stream.cancel(json.dumps({"delivered_text": "".join(delivered)}).encode())
+        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+            if stream is not None and not stream.finished:
+                await stream.cancel(delivered_text="".join(delivered))
             raise
         return False
 

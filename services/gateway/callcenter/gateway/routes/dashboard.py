@@ -13,7 +13,8 @@ API) and the endpoints here, all behind :func:`callcenter.gateway.auth.require_a
 - ``GET /api/stats/satisfaction``: satisfaction 1–5 and sentiment counts (from ``summaries``);
 - ``GET /api/stats/tools``: tool calls and failures per tool (from ``turns.tool_calls``).
 
-The turns and summaries tables belong to post_call; until they exist the aggregates are empty.
+The turns and summaries tables belong to post_call: they are read through its query module,
+:mod:`callcenter.common.queries.post_call`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from fastapi.responses import (
 )
 
 from callcenter.common.logging import get_logger
+from callcenter.common.queries import post_call
 from callcenter.gateway.auth import (
     clear_session_cookie,
     is_admin,
@@ -229,14 +231,6 @@ async def call_page(request: Request, call_id: str) -> Response:
 # --- live -----------------------------------------------------------------------------------
 
 
-async def _fetch(deps: GatewayDeps, query: str, *args: Any) -> list[asyncpg.Record]:
-    """Rows, or none while a table another service owns has not been created yet."""
-    try:
-        return await deps.db.fetch(query, *args)
-    except asyncpg.UndefinedTableError:
-        return []
-
-
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     return {
         key: value.isoformat() if isinstance(value, datetime) else value
@@ -247,8 +241,7 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
 @data.get("/live")
 async def live_snapshot(deps: Deps) -> dict[str, Any]:
     """Open calls and calls ended in the last minutes, with their turns and summaries."""
-    calls = await _fetch(
-        deps,
+    calls = await deps.db.fetch(
         """
         SELECT call_id, channel, from_number, status, started_at, ended_at, end_reason,
                turn_count, customer_id
@@ -261,23 +254,8 @@ async def live_snapshot(deps: Deps) -> dict[str, Any]:
         RECENT_ENDED_MIN,
     )
     ids = [c["call_id"] for c in calls]
-    turns = await _fetch(
-        deps,
-        """
-        SELECT call_id, turn_index, user_text, assistant_text, tool_calls, latency,
-               interrupted, occurred_at
-        FROM turns WHERE call_id = ANY($1::text[]) ORDER BY call_id, turn_index
-        """,
-        ids,
-    )
-    summaries = await _fetch(
-        deps,
-        """
-        SELECT call_id, summary, sentiment, satisfaction, resolved, topics, follow_up_needed
-        FROM summaries WHERE call_id = ANY($1::text[])
-        """,
-        ids,
-    )
+    turns = await post_call.turns_of_calls(deps.db, ids)
+    summaries = await post_call.summaries_of_calls(deps.db, ids)
     by_call: dict[str, list[dict[str, Any]]] = {}
     for turn in turns:
         by_call.setdefault(turn["call_id"], []).append(_row(turn))
@@ -348,8 +326,7 @@ async def volume(
     """Calls started per channel per bucket (every bucket present, zeros included)."""
     if bucket is None:
         bucket = "minute" if hours <= 3 else "hour" if hours <= 24 * 7 else "day"
-    rows = await _fetch(
-        deps,
+    rows = await deps.db.fetch(
         """
         WITH buckets AS (
             SELECT generate_series(date_trunc($1, $2::timestamptz), date_trunc($1, now()),
@@ -384,25 +361,8 @@ async def volume(
 @data.get("/stats/latency")
 async def latency(deps: Deps, period: Period) -> dict[str, Any]:
     """p50/p90/p99 of each stage of a turn (tool_ms over turns that called a tool)."""
-    rows = await _fetch(
-        deps,
-        """
-        SELECT s.stage, count(*) AS n,
-               percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY s.v) AS p
-        FROM turns t
-        CROSS JOIN LATERAL (
-            SELECT key AS stage, (value #>> '{}')::float8 AS v
-            FROM jsonb_each(t.latency)
-            WHERE jsonb_typeof(value) = 'number'
-        ) s
-        WHERE t.occurred_at >= $1 AND ($2::text IS NULL OR t.channel = $2)
-          AND s.stage = ANY($3::text[])
-          AND (s.stage <> 'tool_ms' OR jsonb_array_length(t.tool_calls) > 0)
-        GROUP BY s.stage
-        """,
-        period.since,
-        period.channel,
-        list(LATENCY_STAGES),
+    rows = await post_call.latency_percentiles(
+        deps.db, since=period.since, channel=period.channel, stages=LATENCY_STAGES
     )
     found = {row["stage"]: row for row in rows}
     stages = []
@@ -418,16 +378,7 @@ async def latency(deps: Deps, period: Period) -> dict[str, Any]:
 @data.get("/stats/satisfaction")
 async def satisfaction(deps: Deps, period: Period) -> dict[str, Any]:
     """How many summarised calls scored 1..5, and their sentiment."""
-    rows = await _fetch(
-        deps,
-        """
-        SELECT satisfaction, sentiment, count(*) AS n FROM summaries
-        WHERE created_at >= $1 AND ($2::text IS NULL OR channel = $2)
-        GROUP BY satisfaction, sentiment
-        """,
-        period.since,
-        period.channel,
-    )
+    rows = await post_call.satisfaction_counts(deps.db, since=period.since, channel=period.channel)
     scores = {str(score): 0 for score in range(1, 6)}
     sentiment = {"positive": 0, "neutral": 0, "negative": 0}
     for row in rows:
@@ -447,18 +398,7 @@ async def satisfaction(deps: Deps, period: Period) -> dict[str, Any]:
 @data.get("/stats/tools")
 async def tool_errors(deps: Deps, period: Period) -> dict[str, Any]:
     """Tool calls and failures per tool, and the overall error rate."""
-    rows = await _fetch(
-        deps,
-        """
-        SELECT tc->>'name' AS name, count(*) AS calls,
-               count(*) FILTER (WHERE NOT coalesce((tc->>'success')::boolean, false)) AS errors
-        FROM turns t CROSS JOIN LATERAL jsonb_array_elements(t.tool_calls) tc
-        WHERE t.occurred_at >= $1 AND ($2::text IS NULL OR t.channel = $2)
-        GROUP BY 1 ORDER BY calls DESC, name
-        """,
-        period.since,
-        period.channel,
-    )
+    rows = await post_call.tool_call_counts(deps.db, since=period.since, channel=period.channel)
     tools = [
         {
             "name": row["name"],

@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 from callcenter.common.events import new_id
 from callcenter.common.logging import get_logger
 from callcenter.common.stream_token import sign_stream_token, stream_token_secret
+from callcenter.common.voice_load import voice_has_room
 from callcenter.gateway.calls import ENDED_CLAIM_TTL_S, end_call, start_call
 from callcenter.gateway.deps import GatewayDeps, request_deps
 from callcenter.gateway.twilio.replay import call_has_ended
@@ -43,6 +44,8 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
     call_sid = form.get("CallSid")
     if not call_sid:
         raise HTTPException(status_code=400, detail="CallSid missing")
+    if (busy := await voice_overflow(deps)) is not None:
+        return busy
     secret = stream_token_secret(deps.config)
     if secret is None:  # verified_form already needs twilio.auth_token; kept for clarity
         raise HTTPException(status_code=503, detail="no stream token secret configured")
@@ -93,3 +96,14 @@ async def call_status(request: Request, deps: Deps) -> Response:
         else:
             log.warning("status for an unknown call", call_sid=call_sid, status=status)
     return Response(status_code=204)
+
+
+async def voice_overflow(deps: GatewayDeps) -> Response | None:
+    """A polite "all lines busy" answer when every voice replica is at capacity; else None."""
+    if await voice_has_room(deps.redis, key_prefix=deps.config.redis.key_prefix):
+        return None
+    log.warning("voice at capacity: call turned away with the overflow message")
+    twiml = VoiceResponse()
+    twiml.say(deps.config.voice_pipeline.overflow_text)
+    twiml.hangup()
+    return Response(content=str(twiml), media_type="application/xml")

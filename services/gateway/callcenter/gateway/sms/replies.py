@@ -9,6 +9,8 @@ the conversation turn over ``conversation.turn`` with ``channel: "sms"`` and the
 from __future__ import annotations
 
 from callcenter.common.bus import StreamError
+from callcenter.common.clients import ConversationClient
+from callcenter.common.contracts import TurnCaller, TurnRequest
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
@@ -92,36 +94,25 @@ async def _converse(deps: GatewayDeps, sms: InboundSms, text: str) -> str:
 
 async def _turn(deps: GatewayDeps, call_id: str, sms: InboundSms, text: str) -> tuple[str, bool]:
     """One conversation turn: the reply text and whether the conversation is over."""
-    timeout = deps.config.gateway.turn_timeout_s
-    deltas: list[str] = []
+    client = ConversationClient(bus=deps.bus, first_timeout_s=deps.config.gateway.turn_timeout_s)
+    request = TurnRequest(
+        call_id=call_id,
+        channel="sms",
+        text=text,
+        caller=TurnCaller(
+            number=sms.customer, verified_by_caller_id=deps.config.twilio.sms_caller_id_verifies
+        ),
+        metadata={"message_sid": sms.message_sid, "business_number": sms.business},
+    )
+    stream = None
     try:
-        stream = await deps.bus.stream_request(
-            "conversation.turn",
-            {
-                "call_id": call_id,
-                "channel": "sms",
-                "text": text,
-                "caller": {
-                    "number": sms.customer,
-                    "verified_by_caller_id": deps.config.twilio.sms_caller_id_verifies,
-                },
-                "metadata": {"message_sid": sms.message_sid, "business_number": sms.business},
-            },
-            first_timeout_s=timeout,
-            idle_timeout_s=timeout,
-        )
-        async for chunk in stream:
-            piece = chunk.json()
-            kind = piece.get("type")
-            if kind == "delta":
-                deltas.append(str(piece.get("text", "")))
-            elif kind == "done":
-                await record_turn(deps, call_id=call_id, turn_index=int(piece["turn_index"]))
-                if piece.get("transfer"):
-                    log.info("sms turn asked for a transfer", transfer=piece["transfer"])
-                return str(piece.get("text") or "".join(deltas)), bool(piece.get("end_call"))
+        stream = await client.stream_turn(request)
+        done = await stream.reply()
     except StreamError as exc:
         log.warning("sms turn failed", error=exc.code, detail=exc.message)
-        return TROUBLE, False
-    log.warning("sms turn ended without a done chunk")
-    return "".join(deltas) or TROUBLE, False
+        partial = stream.text if stream is not None and exc.code == "incomplete" else ""
+        return partial or TROUBLE, False
+    await record_turn(deps, call_id=call_id, turn_index=done.turn_index)
+    if done.transfer:
+        log.info("sms turn asked for a transfer", transfer=done.transfer.model_dump())
+    return done.text or stream.text, done.end_call

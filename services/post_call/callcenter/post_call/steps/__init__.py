@@ -9,6 +9,7 @@ from callcenter.post_call.steps.summary import SummaryStep
 from callcenter.post_call.steps.ticket import TicketStep
 from callcenter.post_call.steps.transcript import TranscriptStep
 from callcenter.post_call.steps.verified import VerifiedStep
+from callcenter.post_call.steps.voice_timings import VoiceTimingsStep
 
 STEPS: dict[str, type[Step]] = {
     step.name: step
@@ -21,6 +22,7 @@ STEPS: dict[str, type[Step]] = {
         MetricsStep,
         NotifyStep,
         VerifiedStep,
+        VoiceTimingsStep,
     )
 }
 

@@ -1,4 +1,4 @@
-"""What every post-call step shares: parsing, the exactly-once transaction, status, the crash hook.
+"""What every post-call step shares: parsing, the exactly-once transaction, status, a failpoint.
 
 A step's effect and its ``processed_events (step, event_id)`` row are written in one PostgreSQL
 transaction (:meth:`Step.effect_once`): a redelivered event finds the row and is only acked. An
@@ -8,7 +8,6 @@ failure rolls the claim back and the event is retried.
 
 from __future__ import annotations
 
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -23,15 +22,13 @@ from callcenter.common.bus import Bus
 from callcenter.common.bus.consumer import Delivery, PermanentFailure
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import Event, parse_event
+from callcenter.common.failpoints import POST_CALL_AFTER_EFFECT, fail_point
 from callcenter.common.logging import get_logger
 from callcenter.post_call.telemetry import PostCallMetrics
 
 log = get_logger(__name__)
 
 E = TypeVar("E", bound=Event)
-
-#: Exit code of the fault-injection hook (what a SIGKILL'd process reports).
-CRASH_EXIT_CODE = 137
 
 
 @dataclass(slots=True, kw_only=True)
@@ -88,12 +85,9 @@ async def record_status(
     )
 
 
-def crash_requested(setting: str | None, step: str, delivery: Delivery) -> bool:
-    """Whether the fault-injection hook targets this step (``"email"``) or call (``"email:<id>"``)."""
-    if not setting:
-        return False
-    name, _, call_id = setting.partition(":")
-    return name == step and (not call_id or call_id == delivery.call_id)
+def fail_point_keys(step: str, delivery: Delivery) -> tuple[str, str]:
+    """What a failpoint in a step may target: the step (``"email"``) or one call (``"email:<id>"``)."""
+    return step, f"{step}:{delivery.call_id}"
 
 
 class Step(ABC):
@@ -136,16 +130,14 @@ class Step(ABC):
         """
 
     async def deliver(self, delivery: Delivery) -> None:
-        """The consumer's handler: :meth:`handle`, then the fault-injection hook."""
+        """The consumer's handler: :meth:`handle`, then the ``post_call.after_effect`` failpoint."""
         started = time.monotonic()
         made = await self.handle(delivery)
         if made:
             self.metrics.step_latency.record(
                 (time.monotonic() - started) * 1000.0, {"step": self.name, "part": "handler"}
             )
-            if crash_requested(self.config.post_call.crash_after_effect, self.name, delivery):
-                log.warning("fault injection: exiting after the effect, before the ack")
-                os._exit(CRASH_EXIT_CODE)
+            fail_point(POST_CALL_AFTER_EFFECT, *fail_point_keys(self.name, delivery))
 
     @staticmethod
     def parse(delivery: Delivery, model: type[E]) -> E:

@@ -10,23 +10,22 @@ before its record, so that delivery is dead-lettered for a person to check, neve
 
 from __future__ import annotations
 
-import os
 from typing import ClassVar
 
 import asyncpg
 
 from callcenter.common.bus.consumer import Delivery, PermanentFailure
 from callcenter.common.events import SUBJECT_CALL_SUMMARIZED, CallSummarized
+from callcenter.common.failpoints import POST_CALL_EMAIL_BEFORE_RECORD, fail_point
 from callcenter.common.logging import get_logger
 from callcenter.post_call.contacts import find_contact
 from callcenter.post_call.email import FollowUp, SmtpSender, render_follow_up
 from callcenter.post_call.steps.base import (
-    CRASH_EXIT_CODE,
     Outcome,
     Step,
     StepContext,
     constant,
-    crash_requested,
+    fail_point_keys,
     skipped,
 )
 
@@ -89,9 +88,7 @@ class EmailStep(Step):
                 "DELETE FROM emails WHERE call_id = $1 AND status = 'sending'", event.call_id
             )
             raise
-        if crash_requested(self.config.post_call.crash_before_record, self.name, delivery):
-            log.warning("fault injection: exiting after the SMTP send, before its record")
-            os._exit(CRASH_EXIT_CODE)
+        fail_point(POST_CALL_EMAIL_BEFORE_RECORD, *fail_point_keys(self.name, delivery))
 
         async def confirm(conn: asyncpg.Connection) -> Outcome:
             await conn.execute(
