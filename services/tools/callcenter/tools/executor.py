@@ -119,7 +119,7 @@ class CallCenterToolExecutor:
             span.set_attribute("tool.verified", bool(call.verified_customer_id))
             started = time.perf_counter()
             result = await self._execute(name, arguments, call)
-            if result["success"] and self.after_success is not None:
+            if result.success and self.after_success is not None:
                 self.after_success()
             label = name if name in self.registry else "unknown"
             TOOL_SECONDS.labels(tool=label).observe(time.perf_counter() - started)
