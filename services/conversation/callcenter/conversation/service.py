@@ -16,6 +16,7 @@ from callcenter.common.bus import Bus, StreamingRequest, StreamingResponder
 from callcenter.common.bus.streaming import STREAM_ID_HEADER
 from callcenter.common.config import CallCenterConfig, load_config
 from callcenter.common.events import TurnCompleted
+from callcenter.common.handoff import OwnedByAgent, current_owner
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact
 from callcenter.common.runtime import ServiceRuntime
@@ -76,10 +77,18 @@ def _error(exc: Exception) -> tuple[str, str]:
 class ConversationService:
     """Answers ``conversation.turn`` with the engine's chunks as JSON."""
 
-    def __init__(self, *, config: CallCenterConfig, bus: Bus, engine: ConversationEngine) -> None:
+    def __init__(
+        self,
+        *,
+        config: CallCenterConfig,
+        bus: Bus,
+        engine: ConversationEngine,
+        redis: aioredis.Redis | None = None,
+    ) -> None:
         self.config = config
         self.bus = bus
         self.engine = engine
+        self.redis = redis  # where the gateway mirrors who owns a conversation (bot or agent)
         self.responder = StreamingResponder(
             nc=bus.nc,
             subject=bus.subject(SUBJECT),
@@ -135,6 +144,14 @@ class ConversationService:
     async def _handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
         turn = TurnInput.from_wire(request.json())
         with bind_call(turn.call_id, channel=turn.channel):
+            if self.redis is not None:
+                owner = await current_owner(
+                    self.redis, key_prefix=self.config.redis.key_prefix, call_id=turn.call_id
+                )
+                if owner != "bot":  # a person owns it: the bot never answers
+                    log.info("turn refused: a person owns the conversation", owner=owner)
+                    yield OwnedByAgent(call_id=turn.call_id, owner=owner).model_dump_json().encode()
+                    return
             async for chunk in self.engine.turn(turn, cancel=request):
                 if chunk["type"] == "done":
                     self._remember(request.stream_id, turn.call_id, int(chunk["turn_index"]))
@@ -243,7 +260,9 @@ async def serve() -> None:
     async with runtime:
         assert runtime.redis is not None
         engine = build_engine(config=config, bus=runtime.bus, redis=runtime.redis)
-        service = ConversationService(config=config, bus=runtime.bus, engine=engine)
+        service = ConversationService(
+            config=config, bus=runtime.bus, engine=engine, redis=runtime.redis
+        )
         await service.start()
         runtime.on_stop(service.stop)
         await runtime.start_http()

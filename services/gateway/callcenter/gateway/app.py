@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from callcenter.gateway.auth import require_admin
 from callcenter.gateway.deps import GatewayDeps
 from callcenter.gateway.limits import BodySizeLimit
-from callcenter.gateway.routes import api, chat, dashboard, twilio_sms, twilio_voice
+from callcenter.gateway.routes import api, chat, dashboard, inbox, twilio_sms, twilio_voice
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -29,5 +29,6 @@ def create_app(deps: GatewayDeps | None = None) -> FastAPI:
     app.include_router(twilio_sms.router)
     app.include_router(api.router, dependencies=[Depends(require_admin)])
     app.include_router(dashboard.router)
+    app.include_router(inbox.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

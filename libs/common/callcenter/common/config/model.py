@@ -20,6 +20,7 @@ from callcenter.common.config.sections import (
     DeepgramSettings,
     ElevenLabsSettings,
     GatewaySettings,
+    InboxSettings,
     LLMSettings,
     LoggingSettings,
     NatsSettings,
@@ -82,6 +83,7 @@ class CallCenterConfig(BaseSettings):
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,8 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
+from callcenter.gateway.inbox.delivery import CustomerFeed
+from callcenter.gateway.inbox.routing import on_transfer, route_customer_text
 from callcenter.gateway.limits import admit_chat, message_problem
 
 log = get_logger(__name__)
@@ -137,6 +139,12 @@ class ChatSession:
                     await self.send(
                         {"type": "tool", "name": piece.get("name"), "status": piece.get("status")}
                     )
+                elif kind == "owned":  # a person took over meanwhile: the agent gets it
+                    await route_customer_text(
+                        self.deps, call_id=self.call_id, channel="chat", text=text
+                    )
+                    await self.send({"type": "held"})
+                    return False
                 elif kind == "done":
                     await record_turn(
                         self.deps, call_id=self.call_id, turn_index=int(piece["turn_index"])
@@ -149,6 +157,12 @@ class ChatSession:
                             "end_call": bool(piece.get("end_call")),
                             "transfer": piece.get("transfer"),
                         }
+                    )
+                    await on_transfer(
+                        self.deps,
+                        call_id=self.call_id,
+                        channel="chat",
+                        transfer=piece.get("transfer"),
                     )
                     return bool(piece.get("end_call"))
         except StreamError as exc:
@@ -198,6 +212,9 @@ async def chat_socket(ws: WebSocket) -> None:
     reason = "customer_disconnected"
     ended_here = False
     with bind_call(call_id, channel="chat"):
+        feed = await CustomerFeed(
+            deps=deps, call_id=call_id, send=session.send, on_ended=ws.close
+        ).start()
         await sessions.touch(
             deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
         )
@@ -227,6 +244,11 @@ async def chat_socket(ws: WebSocket) -> None:
                 await sessions.touch(
                     deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
                 )
+                if await route_customer_text(
+                    deps, call_id=call_id, channel="chat", text=msg["text"]
+                ):
+                    await session.send({"type": "held"})  # kept for the agent; the bot stays silent
+                    continue
                 if await session.turn(msg["text"]):
                     reason = "completed"
                     await session.send({"type": "ended", "reason": reason})
@@ -244,6 +266,7 @@ async def chat_socket(ws: WebSocket) -> None:
             await sessions.touch(deps, channel="chat", call_id=call_id, idle_timeout_s=grace)
             return
         finally:
+            await feed.stop()
             if ended_here:
                 try:
                     await end_call(deps, call_id=call_id, channel="chat", reason=reason)

@@ -13,6 +13,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.inbox.routing import on_transfer, route_customer_text
 from callcenter.gateway.sms import conversations, opt_outs
 from callcenter.gateway.sms.inbound import InboundSms
 from callcenter.gateway.sms.keywords import Keyword, classify
@@ -84,6 +85,8 @@ async def _converse(deps: GatewayDeps, sms: InboundSms, text: str) -> str:
                 to_number=sms.business,
                 provider_ids={"message_sid": sms.message_sid},
             )
+        if await route_customer_text(deps, call_id=call_id, channel="sms", text=text):
+            return ""  # a person owns the conversation: kept for the agent, the bot stays silent
         reply, goodbye = await _turn(deps, call_id, sms, text)
         if goodbye:
             await _finish(deps, call_id, reason="completed")
@@ -117,9 +120,18 @@ async def _turn(deps: GatewayDeps, call_id: str, sms: InboundSms, text: str) -> 
                 deltas.append(str(piece.get("text", "")))
             elif kind == "done":
                 await record_turn(deps, call_id=call_id, turn_index=int(piece["turn_index"]))
-                if piece.get("transfer"):
-                    log.info("sms turn asked for a transfer", transfer=piece["transfer"])
+                await on_transfer(
+                    deps,
+                    call_id=call_id,
+                    channel="sms",
+                    transfer=piece.get("transfer"),
+                    customer_number=sms.customer,
+                    business_number=sms.business,
+                )
                 return str(piece.get("text") or "".join(deltas)), bool(piece.get("end_call"))
+            elif kind == "owned":  # a person took over meanwhile: the agent gets it
+                await route_customer_text(deps, call_id=call_id, channel="sms", text=text)
+                return "", False
     except StreamError as exc:
         log.warning("sms turn failed", error=exc.code, detail=exc.message)
         return TROUBLE, False
