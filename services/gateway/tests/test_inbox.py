@@ -16,12 +16,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
+import nats.errors
 import pytest
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.events import ToolCallRecord, TurnCompleted
 from callcenter.common.handoff import OwnedByAgent, current_owner
+from services.post_call.tests.support import metric_value
 from tests.fakes.twilio_rest import TwilioStandIn, new_sid, sign_webhook
 from tests.support.chat_client import ChatVisitor
 from tests.support.environment import TestEnvironment, free_port
@@ -53,6 +57,7 @@ def gateway_env(twilio: TwilioStandIn) -> dict[str, str]:
 class Stack:
     customer_side: ServiceProcess  # the customer's socket / Twilio's webhooks land here
     agent_side: ServiceProcess  # agents use this replica
+    post_call: ServiceProcess
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +80,11 @@ def stack(
         service_factory("conversation", wait=False),
         service_factory("gateway", wait=False, extra_env=env),
         service_factory("gateway", wait=False, extra_env=env, port=free_port()),
+        service_factory("post_call", wait=False),
     ]
     for proc in procs:
         proc.wait_ready()
-    return Stack(customer_side=procs[2], agent_side=procs[3])
+    return Stack(customer_side=procs[2], agent_side=procs[3], post_call=procs[4])
 
 
 class AgentDesk:
@@ -344,3 +350,114 @@ async def test_sms_agent_replies_from_the_business_number_and_stop_wins(
         assert len(twilio.messages_to(customer)) == before
     finally:
         await desk.aclose()
+
+
+# -- voice: the screen pop ---------------------------------------------------------------
+
+
+async def test_a_transferred_call_shows_in_the_inbox_with_its_summary(
+    stack: Stack, bus: Bus, redis_client: Any, config: CallCenterConfig
+) -> None:
+    call_id = uuid.uuid4().hex
+    summary = "Jordan (C-1001) wants to change the delivery address of ORD-1001."
+    # what the voice pipeline leaves for the agent when it transfers the call
+    await redis_client.set(
+        f"{config.redis.key_prefix}call:{call_id}:handoff",
+        json.dumps({"reason": "caller asked", "summary": summary, "to": "+15550100111"}),
+    )
+    await bus.publish(
+        TurnCompleted(
+            call_id=call_id,
+            channel="voice",
+            turn_index=2,
+            user_text="Can I talk to someone?",
+            assistant_text="Of course, transferring you now.",
+            tool_calls=[
+                ToolCallRecord(
+                    id="t1",
+                    name="transfer_to_agent",
+                    arguments={"reason": "caller asked"},
+                    success=True,
+                    result={"transfer": True, "reason": "caller asked", "queue": "general"},
+                )
+            ],
+        )
+    )
+    desk = await new_agent(stack.agent_side.url, unique("Vic"))
+    try:
+        item = await desk.wait_item(call_id, "waiting_for_agent")
+        assert item["channel"] == "voice" and item["trigger"] == "voice_transfer"
+        assert item["summary"] == summary and item["reason"] == "caller asked"
+        taken = await desk.post(call_id, "take")  # the agent who picked up the phone
+        assert taken.status_code == 200 and taken.json()["state"] == "agent"
+        # both replicas saw the turn: one hand-off, requested once
+        requested = await count_events(bus, "handoff.requested", call_id)
+        assert requested == 1
+    finally:
+        await desk.aclose()
+
+
+async def count_events(bus: Bus, subject: str, call_id: str) -> int:
+    sub = await bus.js.subscribe(bus.subject(subject), ordered_consumer=True)
+    count = 0
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=0.5)
+            count += json.loads(msg.data)["call_id"] == call_id
+    except nats.errors.TimeoutError:
+        pass
+    finally:
+        await sub.unsubscribe()
+    return count
+
+
+# -- post-call: the agent's part in the summary, metrics ---------------------------------
+
+
+async def test_the_agents_part_reaches_the_summary_and_metrics(
+    stack: Stack, db_pool: asyncpg.Pool, bus: Bus
+) -> None:
+    name = unique("Kim")
+    desk = await new_agent(stack.agent_side.url, name)
+    async with ChatVisitor(stack.customer_side.url) as chat:
+        try:
+            await ask_for_human(chat)
+            assert (await desk.post(chat.call_id, "take")).status_code == 200
+            await chat.ws.send(json.dumps({"type": "message", "text": "I need a refund please"}))
+            assert (await next_frame(chat, "held"))["type"] == "held"
+            sent = await desk.post(chat.call_id, "messages", {"text": "I have issued your refund."})
+            assert sent.json() == {"delivered": True}
+            closed = await desk.post(chat.call_id, "close")
+            assert closed.status_code == 200 and closed.json()["state"] == "closed"
+            left = await next_frame(chat, "agent_left")
+            assert left["text"].startswith(f"{name} has left the conversation.")
+            assert (await next_frame(chat, "ended"))["reason"] == "agent_closed"
+        finally:
+            await desk.aclose()
+
+    summary = None
+    for _ in range(300):
+        summary = await db_pool.fetchrow("SELECT * FROM summaries WHERE call_id = $1", chat.call_id)
+        if summary is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert summary is not None, "no summary"
+    assert f"{name} (agent): I have issued your refund." in summary["summary"]
+    assert "return" in summary["topics"]  # from what the customer told the agent
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        detail = await client.get(
+            f"{stack.agent_side.url}/api/calls/{chat.call_id}",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert [(m["sender"], m["text"]) for m in detail.json()["agent_messages"]][-3:-1] == [
+            ("customer", "I need a refund please"),
+            ("agent", "I have issued your refund."),
+        ]
+        for _ in range(100):
+            metrics = (await client.get(f"{stack.post_call.url}/metrics")).text
+            if metric_value(metrics, "callcenter_handoff_queue_wait_seconds_count") >= 1:
+                break
+            await asyncio.sleep(0.1)
+    assert metric_value(metrics, "callcenter_handoffs_total", channel="chat", trigger="tool") >= 1
+    assert metric_value(metrics, "callcenter_handoff_queue_wait_seconds_count", channel="chat") >= 1

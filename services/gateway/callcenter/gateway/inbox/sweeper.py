@@ -17,6 +17,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway.deps import GatewayDeps
 from callcenter.gateway.inbox import state
 from callcenter.gateway.inbox.state import COLUMNS, Handoff
+from callcenter.gateway.inbox.transcript import conversation_transcript
 from callcenter.gateway.periodic import Periodic
 
 log = get_logger(__name__)
@@ -39,24 +40,11 @@ def no_agent_text(ticket_id: str, *, outside_hours: bool) -> str:
 
 async def transcript_text(deps: GatewayDeps, call_id: str) -> str:
     """The conversation so far as plain text (already redacted where it was stored)."""
-    turns = await deps.db.fetch(
-        "SELECT user_text, assistant_text, occurred_at FROM turns WHERE call_id = $1", call_id
+    names = {"customer": "Customer", "assistant": "Assistant", "system": "System"}
+    return "\n".join(
+        f"{names.get(entry.sender) or f'{entry.agent_name} (agent)'}: {entry.text}"
+        for entry in await conversation_transcript(deps.db, call_id)
     )
-    messages = await deps.db.fetch(
-        "SELECT sender, agent_name, text, created_at FROM handoff_messages WHERE call_id = $1",
-        call_id,
-    )
-    lines: list[tuple[object, str]] = []
-    for turn in turns:
-        lines.append((turn["occurred_at"], f"Customer: {turn['user_text']}"))
-        lines.append((turn["occurred_at"], f"Assistant: {turn['assistant_text']}"))
-    for message in messages:
-        who = {"customer": "Customer", "system": "System"}.get(
-            message["sender"], f"{message['agent_name']} (agent)"
-        )
-        lines.append((message["created_at"], f"{who}: {message['text']}"))
-    lines.sort(key=lambda pair: pair[0])  # type: ignore[arg-type,return-value]
-    return "\n".join(text for _, text in lines)
 
 
 async def no_agent(deps: GatewayDeps, handoff: Handoff, *, outside_hours: bool) -> str | None:

@@ -13,7 +13,7 @@ import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -26,6 +26,7 @@ from callcenter.gateway.auth import require_admin
 from callcenter.gateway.deps import GatewayDeps, request_deps
 from callcenter.gateway.inbox import agents, state
 from callcenter.gateway.inbox.agents import Agent, AgentNameTaken, require_agent
+from callcenter.gateway.inbox.transcript import TranscriptEntry, conversation_transcript
 from callcenter.gateway.live import sse_stream
 
 log = get_logger(__name__)
@@ -58,26 +59,6 @@ class InboxItem(BaseModel):
     agent_name: str | None
     taken_at: datetime | None
     ticket_id: str | None = Field(description="opened when no agent came in time")
-
-
-class ToolResult(BaseModel):
-    """A tool the assistant used, with its result."""
-
-    name: str
-    success: bool
-    arguments: dict[str, Any] = Field(default_factory=dict)
-    result: dict[str, Any] | None = None
-    error: str | None = None
-
-
-class TranscriptEntry(BaseModel):
-    """One line of the conversation, bot turns and the agent's part together."""
-
-    at: datetime
-    sender: Literal["customer", "assistant", "agent", "system"]
-    agent_name: str | None = None
-    text: str
-    tools: list[ToolResult] = Field(default_factory=list)
 
 
 class InboxDetail(BaseModel):
@@ -165,47 +146,6 @@ async def _load_item(deps: GatewayDeps, call_id: str) -> InboxItem:
     return await _item(deps, row)
 
 
-async def _transcript(deps: GatewayDeps, call_id: str) -> list[TranscriptEntry]:
-    entries: list[TranscriptEntry] = []
-    try:
-        turns = await deps.db.fetch(
-            "SELECT user_text, assistant_text, tool_calls, occurred_at FROM turns "
-            "WHERE call_id = $1 ORDER BY turn_index",
-            call_id,
-        )
-    except Exception:  # post_call's table not there yet
-        turns = []
-    for turn in turns:
-        calls = turn["tool_calls"]
-        calls = json.loads(calls) if isinstance(calls, str) else calls or []
-        entries.append(
-            TranscriptEntry(at=turn["occurred_at"], sender="customer", text=turn["user_text"])
-        )
-        entries.append(
-            TranscriptEntry(
-                at=turn["occurred_at"],
-                sender="assistant",
-                text=turn["assistant_text"],
-                tools=[ToolResult.model_validate(call) for call in calls],
-            )
-        )
-    for message in await deps.db.fetch(
-        "SELECT sender, agent_name, text, created_at FROM handoff_messages WHERE call_id = $1 "
-        "ORDER BY id",
-        call_id,
-    ):
-        entries.append(
-            TranscriptEntry(
-                at=message["created_at"],
-                sender=message["sender"],
-                agent_name=message["agent_name"],
-                text=message["text"],
-            )
-        )
-    entries.sort(key=lambda entry: entry.at)
-    return entries
-
-
 def _conflict(exc: state.NotAllowed) -> HTTPException:
     return HTTPException(status_code=409, detail=str(exc))
 
@@ -237,7 +177,8 @@ async def inbox_events(request: Request, agent: Acting) -> StreamingResponse:
 async def get_conversation(call_id: str, deps: Deps, agent: Acting) -> InboxDetail:
     """The hand-off and the whole transcript: the bot's turns with tool results, and the agent's part."""
     return InboxDetail(
-        item=await _load_item(deps, call_id), transcript=await _transcript(deps, call_id)
+        item=await _load_item(deps, call_id),
+        transcript=await conversation_transcript(deps.db, call_id),
     )
 
 
