@@ -16,7 +16,12 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import ADMIN_TOKEN, GATEWAY_ENV, Stack
-from tests.browser.test_widget_and_dashboard import TURN_TIMEOUT_MS, watch_errors
+from tests.browser.test_widget_and_dashboard import (
+    TURN_TIMEOUT_MS,
+    stored_chat,
+    supervisor,
+    watch_errors,
+)
 from tests.support.environment import free_port
 from tests.support.processes import ServiceProcess
 
@@ -125,3 +130,35 @@ async def test_agent_takes_over_a_chat_from_the_inbox(
     finally:
         await customer_ctx.close()
         await agent_ctx.close()
+
+
+async def test_supervisor_takes_over_from_the_live_view(
+    browser: Browser, stack: Stack, agent_replica: ServiceProcess
+) -> None:
+    dash_ctx, dash = await supervisor(browser, stack)
+    customer_ctx = await browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        site = await customer_ctx.new_page()
+        await site.goto(stack.host_url)
+        await site.get_by_role("button", name="Chat with Ava").click()
+        chat = site.get_by_role("dialog", name="Chat with Ava")
+        box = chat.get_by_label("Your message")
+        await box.fill("Where is my order ORD-1001?")
+        await box.press("Enter")
+        await expect(chat.locator(".msg.bot").nth(1)).to_contain_text(
+            ORDER_ANSWER, timeout=TURN_TIMEOUT_MS
+        )
+        call_id = (await stored_chat(site, stack))["call_id"]
+
+        card = dash.locator(f'article[data-call-id="{call_id}"]')
+        await card.get_by_role("link", name="Take over").click()
+        await expect(dash.locator("#conv-meta")).to_contain_text("State: with Supervisor")
+        await expect(
+            chat.locator(".note").filter(has_text="You're now talking with Supervisor.")
+        ).to_be_visible()
+        await dash.get_by_label("Reply to the customer").fill("A supervisor here, checking in.")
+        await dash.get_by_role("button", name="Send").click()
+        await expect(chat.locator(".msg.agent")).to_contain_text("A supervisor here, checking in.")
+    finally:
+        await customer_ctx.close()
+        await dash_ctx.close()

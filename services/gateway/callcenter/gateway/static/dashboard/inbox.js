@@ -123,7 +123,15 @@
     source.onerror = () => { $('conn').textContent = '○ reconnecting'; };
   }
 
-  refresh().catch(() => {});
+  // "Take over" on the live view: the supervisor takes a conversation straight from the bot.
+  const takeOver = new URLSearchParams(location.search).get('take');
+  if (takeOver) {
+    history.replaceState(null, '', location.pathname);
+    current = takeOver;
+    act('/take').catch(() => {});
+  } else {
+    refresh().catch(() => {});
+  }
   live();
   setInterval(() => { if (item && item.state === 'waiting_for_agent') soon(); }, 5000);
 })();
