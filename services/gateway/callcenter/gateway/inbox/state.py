@@ -32,6 +32,7 @@ from callcenter.gateway.calls import end_call
 from callcenter.gateway.deps import GatewayDeps
 from callcenter.gateway.inbox import delivery, updates
 from callcenter.gateway.inbox.agents import Agent
+from callcenter.gateway.sms import opt_outs
 
 log = get_logger(__name__)
 
@@ -271,13 +272,28 @@ async def _owned_by(deps: GatewayDeps, call_id: str, agent: Agent) -> Handoff:
     return handoff
 
 
+async def _refuse_opted_out(deps: GatewayDeps, handoff: Handoff | None) -> None:
+    if (
+        handoff is not None
+        and handoff.channel == "sms"
+        and handoff.customer_number
+        and handoff.business_number
+        and await opt_outs.is_opted_out(
+            deps.db, customer=handoff.customer_number, business=handoff.business_number
+        )
+    ):
+        raise NotAllowed("The customer opted out of SMS (STOP): nothing can be sent.")
+
+
 async def agent_message(deps: GatewayDeps, *, call_id: str, agent: Agent, text: str) -> bool:
     """The owning agent writes to the customer; return whether it reached them.
 
     Raises:
-        NotAllowed: ``agent`` does not own the conversation.
+        NotAllowed: ``agent`` does not own the conversation, or the SMS customer opted out
+            (STOP wins over everything: nothing is sent or kept).
 
     """
+    await _refuse_opted_out(deps, await get(deps, call_id))
     handoff = await _owned_by(deps, call_id, agent)
     clean = await _store(deps, call_id, sender="agent", agent_name=agent.name, text=text)
     await deps.bus.publish(
