@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import subprocess
+import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -460,3 +463,30 @@ async def test_the_agents_part_reaches_the_summary_and_metrics(
             await asyncio.sleep(0.1)
     assert metric_value(metrics, "callcenter_handoffs_total", channel="chat", trigger="tool") >= 1
     assert metric_value(metrics, "callcenter_handoff_queue_wait_seconds_count", channel="chat") >= 1
+
+
+def add_agent_command(env: dict[str, str], name: str) -> subprocess.CompletedProcess[str]:
+    """``callcenter inbox add-agent NAME`` in this session's namespace."""
+    return subprocess.run(
+        [sys.executable, "-m", "callcenter.common.cli", "inbox", "add-agent", name],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_admin_creates_an_agent_from_the_command_line(
+    stack: Stack, test_env: TestEnvironment
+) -> None:
+    name = unique("Cli")
+    created = await asyncio.to_thread(add_agent_command, test_env.env, name)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    desk = AgentDesk(stack.agent_side.url, token)
+    try:
+        assert (await desk.client.get("/api/inbox")).json()["agent_name"] == name
+    finally:
+        await desk.aclose()
+    again = await asyncio.to_thread(add_agent_command, test_env.env, name)
+    assert again.returncode == 1 and "already exists" in again.stdout
