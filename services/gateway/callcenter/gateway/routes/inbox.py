@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from callcenter.common.events import Channel
 from callcenter.common.handoff import Owner
@@ -91,6 +91,13 @@ class AgentIn(BaseModel):
     """A new agent account."""
 
     name: str = Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f<>]+$")
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("an agent needs a name")
+        return value.strip()
 
 
 class AgentOut(BaseModel):
@@ -208,9 +215,9 @@ async def send_message(call_id: str, body: MessageIn, deps: Deps, agent: Acting)
     text = body.text.strip()
     limit = deps.config.inbox.max_message_chars
     if not text:
-        raise HTTPException(status_code=422, detail="Type a message first.")
+        raise HTTPException(status_code=400, detail="Type a message first.")
     if len(text) > limit:
-        raise HTTPException(status_code=422, detail=f"Messages are limited to {limit} characters.")
+        raise HTTPException(status_code=400, detail=f"Messages are limited to {limit} characters.")
     try:
         delivered = await state.agent_message(deps, call_id=call_id, agent=agent, text=text)
     except state.NotAllowed as exc:
@@ -242,7 +249,7 @@ async def close(call_id: str, deps: Deps, agent: Acting) -> InboxItem:
 async def create_agent(body: AgentIn, deps: Deps) -> AgentCreated:
     """A named agent with a new token (shown only in this response)."""
     try:
-        created = await agents.create_agent(deps.db, name=body.name.strip())
+        created = await agents.create_agent(deps.db, name=body.name)
     except AgentNameTaken as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     log.info("agent created", agent_id=created.agent.agent_id)
