@@ -6,12 +6,15 @@ whose business hours are closed, conversation and tools (offline engine).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from callcenter.common.bus import Bus
@@ -28,12 +31,20 @@ SHORT_WAIT = {
     "CALLCENTER_GATEWAY__SESSION_SECRET": "no-agent-tests",
 }
 CLOSED = {"CALLCENTER_INBOX__BUSINESS_HOURS__DAYS": "[]"}
+ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
+IDLE_S = 1.5
+QUICK_IDLE = {
+    "ADMIN_TOKEN": ADMIN_TOKEN,
+    "CALLCENTER_GATEWAY__CHAT_IDLE_TIMEOUT_S": str(IDLE_S),
+    "CALLCENTER_GATEWAY__REAPER_INTERVAL_S": "0.2",
+}
 
 
 @dataclass
 class Stack:
     short_wait: list[ServiceProcess]
     closed: ServiceProcess
+    quick_idle: ServiceProcess
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +55,11 @@ def stack(db_pool: Any, service_factory: Callable[..., ServiceProcess]) -> Stack
         service_factory("gateway", wait=False, extra_env=SHORT_WAIT),
         service_factory("gateway", wait=False, extra_env=SHORT_WAIT, port=free_port()),
         service_factory("gateway", wait=False, extra_env=CLOSED, port=free_port()),
+        service_factory("gateway", wait=False, extra_env=QUICK_IDLE, port=free_port()),
     ]
     for proc in procs:
         proc.wait_ready()
-    return Stack(short_wait=procs[2:4], closed=procs[4])
+    return Stack(short_wait=procs[2:4], closed=procs[4], quick_idle=procs[5])
 
 
 async def next_frame(chat: ChatVisitor, kind: str) -> dict[str, Any]:
@@ -102,3 +114,21 @@ async def test_outside_business_hours_the_ticket_is_opened_at_once(
         assert notice["text"].startswith("We're outside business hours")
         tickets = await tickets_of(db_pool, chat.call_id)
         assert [t["ticket_id"] for t in tickets] == [notice["ticket_id"]]
+
+
+async def test_a_customer_with_a_person_is_not_ended_as_idle(stack: Stack) -> None:
+    """Chat idles out after IDLE_S without a customer message, but not while a person holds it."""
+    async with ChatVisitor(stack.quick_idle.url) as chat:
+        assert (await chat.say("Where is my order ORD-1001?")).kind == "done"
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with httpx.AsyncClient(base_url=stack.quick_idle.url, timeout=30) as client:
+            taken = await client.post(f"/api/inbox/{chat.call_id}/take", headers=admin)
+            assert taken.status_code == 200, taken.text
+            assert (await next_frame(chat, "agent_joined"))["agent"] == "Supervisor"
+            await asyncio.sleep(IDLE_S * 3)  # the customer reads and says nothing
+            sent = await client.post(
+                f"/api/inbox/{chat.call_id}/messages", json={"text": "Still there?"}, headers=admin
+            )
+            assert sent.json() == {"delivered": True}
+        frame = await chat.receive()  # an idle end would have come first
+        assert frame == {"type": "agent", "agent": "Supervisor", "text": "Still there?"}, frame

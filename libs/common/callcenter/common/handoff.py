@@ -32,6 +32,12 @@ async def current_owner(redis: aioredis.Redis, *, key_prefix: str, call_id: str)
     return value if value in OWNERS else "bot"  # type: ignore[return-value]
 
 
+async def holds(redis: aioredis.Redis, *, key_prefix: str, call_id: str) -> bool:
+    """Whether a person holds ``call_id`` (it waits for an agent, or has one)."""
+    owner = await current_owner(redis, key_prefix=key_prefix, call_id=call_id)
+    return owner in ("waiting_for_agent", "agent")
+
+
 class OwnedByAgent(BaseModel):
     """The conversation service's answer to a turn while a person owns the conversation."""
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from callcenter.common.events import Channel
-from callcenter.common.handoff import current_owner
+from callcenter.common.handoff import holds
 from callcenter.gateway.deps import GatewayDeps
 from callcenter.gateway.inbox import hours, state
+
+
+async def person_holds(deps: GatewayDeps, *, call_id: str) -> bool:
+    """Whether the conversation waits for, or is with, a person (so a quiet customer is not idle)."""
+    return await holds(deps.redis, key_prefix=deps.config.redis.key_prefix, call_id=call_id)
 
 
 async def route_customer_text(
@@ -17,10 +22,7 @@ async def route_customer_text(
 
     When it returns False the bot answers as usual.
     """
-    owner = await current_owner(
-        deps.redis, key_prefix=deps.config.redis.key_prefix, call_id=call_id
-    )
-    if owner not in ("waiting_for_agent", "agent"):
+    if not await person_holds(deps, call_id=call_id):
         return False
     await state.customer_message(deps, call_id=call_id, channel=channel, text=text)
     return True

@@ -272,6 +272,21 @@ async def _owned_by(deps: GatewayDeps, call_id: str, agent: Agent) -> Handoff:
     return handoff
 
 
+async def _keep_open(deps: GatewayDeps, handoff: Handoff) -> None:
+    """An agent writing is activity: the idle reapers must not end the conversation under them."""
+    settings = deps.config.gateway
+    if handoff.channel in ("chat", "sms"):
+        timeout = (
+            settings.chat_idle_timeout_s
+            if handoff.channel == "chat"
+            else settings.sms_idle_timeout_s
+        )
+        if await sessions.is_active(deps, channel=handoff.channel, call_id=handoff.call_id):
+            await sessions.touch(
+                deps, channel=handoff.channel, call_id=handoff.call_id, idle_timeout_s=timeout
+            )
+
+
 async def _refuse_opted_out(deps: GatewayDeps, handoff: Handoff | None) -> None:
     if (
         handoff is not None
@@ -295,6 +310,7 @@ async def agent_message(deps: GatewayDeps, *, call_id: str, agent: Agent, text: 
     """
     await _refuse_opted_out(deps, await get(deps, call_id))
     handoff = await _owned_by(deps, call_id, agent)
+    await _keep_open(deps, handoff)
     clean = await _store(deps, call_id, sender="agent", agent_name=agent.name, text=text)
     await deps.bus.publish(
         HandoffMessage(

@@ -24,7 +24,7 @@ from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
 from callcenter.gateway.inbox.delivery import CustomerFeed
-from callcenter.gateway.inbox.routing import on_transfer, route_customer_text
+from callcenter.gateway.inbox.routing import on_transfer, person_holds, route_customer_text
 from callcenter.gateway.limits import admit_chat, message_problem
 
 log = get_logger(__name__)
@@ -231,6 +231,12 @@ async def chat_socket(ws: WebSocket) -> None:
             shutting_down: asyncio.Event | None = getattr(ws.app.state, "shutting_down", None)
             while True:
                 msg = await session.next_message()
+                if msg is None and await person_holds(deps, call_id=call_id):
+                    # the customer waits for (or reads) a person: not idle
+                    await sessions.touch(
+                        deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
+                    )
+                    continue
                 if msg is None:
                     reason = "idle_timeout"
                     await session.send({"type": "ended", "reason": reason})
