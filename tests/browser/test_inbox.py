@@ -81,7 +81,8 @@ async def test_agent_takes_over_a_chat_from_the_inbox(
         bot_replies = await chat.locator(".msg.bot").count()
 
         # -- it appears in the inbox (live, without a reload); the agent takes it
-        entry = desk.locator("#queue li").filter(has_text="chat")
+        call_id = (await stored_chat(site, stack))["call_id"]
+        entry = desk.locator(f'#queue li[data-call="{call_id}"]')  # other tests' may queue too
         await expect(entry).to_have_count(1, timeout=TURN_TIMEOUT_MS)
         await expect(entry).to_contain_text("waiting")
         await entry.get_by_role("button").click()
