@@ -21,8 +21,13 @@ SUBJECT_CALL_SUMMARIZED = "call.summarized"
 SUBJECT_TURN_COMPLETED = "turn.completed"
 SUBJECT_TURN_HEARD = "turn.heard"
 
+SUBJECT_HANDOFF_REQUESTED = "handoff.requested"
+SUBJECT_HANDOFF_MESSAGE = "handoff.message"
+SUBJECT_AGENT_JOINED = "agent.joined"
+SUBJECT_AGENT_LEFT = "agent.left"
+
 #: Subjects stored in the events stream.
-STREAM_SUBJECTS = ["call.>", "turn.>"]
+STREAM_SUBJECTS = ["call.>", "turn.>", "handoff.>", "agent.>"]
 
 
 def new_id() -> str:
@@ -210,6 +215,51 @@ class TurnHeard(Event):
     error: str | None = None
 
 
+# -- the agent inbox: a person takes over a conversation (issue 14) ------------------------
+
+
+class HandoffRequested(Event):
+    """The conversation waits for a human agent (the bot stops answering)."""
+
+    subject: ClassVar[str] = SUBJECT_HANDOFF_REQUESTED
+
+    channel: Channel
+    reason: str
+    trigger: Literal["tool", "supervisor", "voice_transfer"] = "tool"
+    summary: str = ""
+
+
+class HandoffMessage(Event):
+    """A message exchanged while a person owns the conversation (for the transcript)."""
+
+    subject: ClassVar[str] = SUBJECT_HANDOFF_MESSAGE
+
+    channel: Channel
+    sender: Literal["customer", "agent", "system"]
+    agent_name: str | None = None
+    text: str
+
+
+class AgentJoined(Event):
+    """A named agent took the conversation; ``wait_s`` is how long the customer queued."""
+
+    subject: ClassVar[str] = SUBJECT_AGENT_JOINED
+
+    channel: Channel
+    agent_name: str
+    wait_s: float = Field(ge=0)
+
+
+class AgentLeft(Event):
+    """The agent handed the conversation back to the bot, closed it, or nobody came in time."""
+
+    subject: ClassVar[str] = SUBJECT_AGENT_LEFT
+
+    channel: Channel
+    agent_name: str | None = None
+    outcome: Literal["handed_back", "closed", "no_agent"]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     model.subject: model
     for model in (
@@ -220,6 +270,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationRequested,
         CustomerVerified,
         TurnHeard,
+        HandoffRequested,
+        HandoffMessage,
+        AgentJoined,
+        AgentLeft,
     )
 }
 

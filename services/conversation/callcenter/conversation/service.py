@@ -18,9 +18,11 @@ from callcenter.common.contracts import (
     CONVERSATION_TURN,
     CONVERSATION_TURN_CANCEL,
     DoneChunk,
+    OwnedChunk,
     TurnCancel,
     TurnRequest,
 )
+from callcenter.common.handoff import current_owner
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.conversation.engine import ConversationEngine
@@ -82,10 +84,18 @@ def _error(exc: Exception) -> tuple[str, str]:
 class ConversationService:
     """Answers ``conversation.turn`` with the engine's chunks as JSON."""
 
-    def __init__(self, *, config: CallCenterConfig, bus: Bus, engine: ConversationEngine) -> None:
+    def __init__(
+        self,
+        *,
+        config: CallCenterConfig,
+        bus: Bus,
+        engine: ConversationEngine,
+        redis: aioredis.Redis | None = None,
+    ) -> None:
         self.config = config
         self.bus = bus
         self.engine = engine
+        self.redis = redis  # where the gateway mirrors who owns a conversation (bot or agent)
         self.responder = StreamingResponder(
             nc=bus.nc,
             subject=bus.subject(CONVERSATION_TURN),
@@ -126,6 +136,14 @@ class ConversationService:
     async def _handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
         turn = TurnRequest.from_bytes(request.data)
         with bind_call(turn.call_id, channel=turn.channel):
+            if self.redis is not None:
+                owner = await current_owner(
+                    self.redis, key_prefix=self.config.redis.key_prefix, call_id=turn.call_id
+                )
+                if owner != "bot":  # a person owns it: the bot never answers
+                    log.info("turn refused: a person owns the conversation", owner=owner)
+                    yield OwnedChunk(call_id=turn.call_id, owner=owner).to_bytes()
+                    return
             async for chunk in self.engine.turn(turn, cancel=request):
                 if isinstance(chunk, DoneChunk):
                     self._remember(request.stream_id, turn.call_id, chunk.turn_index)
@@ -176,7 +194,9 @@ async def serve() -> None:
     async with runtime:
         assert runtime.redis is not None
         engine = build_engine(config=config, bus=runtime.bus, redis=runtime.redis)
-        service = ConversationService(config=config, bus=runtime.bus, engine=engine)
+        service = ConversationService(
+            config=config, bus=runtime.bus, engine=engine, redis=runtime.redis
+        )
         await service.start()
         runtime.on_stop(service.stop)
         await runtime.start_http()

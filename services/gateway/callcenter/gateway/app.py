@@ -15,6 +15,7 @@ from callcenter.gateway.routes import (
     api,
     chat,
     dashboard,
+    inbox,
     mail_and_replay,
     twilio_sms,
     twilio_voice,
@@ -42,5 +43,6 @@ def create_app(deps: GatewayDeps | None = None) -> FastAPI:
     app.include_router(api.router, dependencies=[Depends(require_admin)])
     app.include_router(dashboard.router)
     app.include_router(mail_and_replay.router)
+    app.include_router(inbox.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

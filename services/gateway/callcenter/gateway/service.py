@@ -8,6 +8,7 @@ from callcenter.common.config import load_config
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.gateway.app import create_app
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.inbox.runner import start_inbox
 from callcenter.gateway.limits import WS_MAX_FRAME_BYTES
 from callcenter.gateway.live import LiveHub
 from callcenter.gateway.sessions import SessionReaper
@@ -47,6 +48,7 @@ async def serve() -> None:
         app.state.live = LiveHub(bus=runtime.bus)
         await app.state.live.start()
         runtime.on_stop(app.state.live.stop)
+        await start_inbox(app, deps, runtime)
         await runtime.start_http()
         await runtime.wait_for_shutdown()
         app.state.shutting_down.set()

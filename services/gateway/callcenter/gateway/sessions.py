@@ -15,6 +15,7 @@ import secrets
 import time
 
 from callcenter.common.events import Channel
+from callcenter.common.handoff import holds
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway.calls import end_call
 from callcenter.gateway.deps import GatewayDeps
@@ -104,6 +105,8 @@ async def _reap_idle(deps: GatewayDeps) -> int:
     ended = 0
     for member in expired:
         channel, _, call_id = member.partition(":")
+        if await holds(deps.redis, key_prefix=deps.config.redis.key_prefix, call_id=call_id):
+            continue  # a customer waiting for, or talking with, a person is not idle
         with bind_call(call_id):
             try:
                 if await end_call(deps, call_id=call_id, channel=channel, reason="idle_timeout"):  # type: ignore[arg-type]

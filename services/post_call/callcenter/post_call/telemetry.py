@@ -36,6 +36,10 @@ VIEWS = [
         aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
     ),
     View(
+        instrument_name="callcenter.handoff.queue_wait",
+        aggregation=ExplicitBucketHistogramAggregation([5, 15, 30, 60, 120, 300, 600, 1800]),
+    ),
+    View(
         instrument_name="callcenter.post_call.step.latency",
         aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS),
     ),
@@ -67,6 +71,17 @@ class PostCallMetrics:
             "callcenter.turn.stage.latency",
             unit="ms",
             description="Per-stage turn latency (first token, tools, total, STT, first audio)",
+        )
+        # the agent inbox: hand-off rate = handoffs / calls ended; how long customers queue
+        self.handoffs = meter.create_counter(
+            "callcenter.handoffs",
+            unit="1",
+            description="Conversations handed to a person, by channel and trigger",
+        )
+        self.queue_wait = meter.create_histogram(
+            "callcenter.handoff.queue_wait",
+            unit="s",
+            description="How long a customer waited for an agent to take the conversation",
         )
         self.tool_calls = meter.create_counter(
             "callcenter.tool.calls", unit="1", description="Tool calls, by tool and success"

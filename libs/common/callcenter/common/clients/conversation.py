@@ -22,6 +22,7 @@ from callcenter.common.contracts.subjects import CONVERSATION_TURN, CONVERSATION
 from callcenter.common.contracts.turn import (
     DeltaChunk,
     DoneChunk,
+    OwnedChunk,
     ToolChunk,
     TurnCancel,
     TurnRequest,
@@ -41,6 +42,7 @@ class TurnStream:
         self._client = client
         self._stream = stream
         self.done: DoneChunk | None = None
+        self.owned: OwnedChunk | None = None
         self._deltas: list[str] = []
 
     @property
@@ -58,10 +60,10 @@ class TurnStream:
         """The reply text received so far (the deltas joined)."""
         return "".join(self._deltas)
 
-    def __aiter__(self) -> AsyncIterator[DeltaChunk | ToolChunk | DoneChunk]:
+    def __aiter__(self) -> AsyncIterator[DeltaChunk | ToolChunk | DoneChunk | OwnedChunk]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[DeltaChunk | ToolChunk | DoneChunk]:
+    async def _iterate(self) -> AsyncIterator[DeltaChunk | ToolChunk | DoneChunk | OwnedChunk]:
         async for raw in self._stream:
             try:
                 chunk = parse_chunk(raw.data)
@@ -72,17 +74,22 @@ class TurnStream:
                 self._deltas.append(chunk.text)
             elif isinstance(chunk, DoneChunk):
                 self.done = chunk
+            elif isinstance(chunk, OwnedChunk):
+                self.owned = chunk
             yield chunk
 
     async def reply(self) -> DoneChunk:
         """Read the whole reply; its :class:`DoneChunk`.
 
         Raises:
-            StreamError: the turn failed, timed out, or ended without a done chunk.
+            StreamError: the turn failed, timed out, or ended without a done chunk; code
+                ``owned`` when a person owns the conversation (the bot did not answer).
 
         """
         async for _chunk in self:
             pass
+        if self.owned is not None:
+            raise StreamError("owned", f"a person owns the conversation ({self.owned.owner})")
         if self.done is None:
             raise StreamError("incomplete", "the turn ended without a done chunk")
         return self.done

@@ -21,6 +21,7 @@ from callcenter.common.config.sections import (
     DeepgramSettings,
     ElevenLabsSettings,
     GatewaySettings,
+    InboxSettings,
     LLMSettings,
     LoggingSettings,
     NatsSettings,
@@ -88,6 +89,7 @@ class CallCenterConfig(BaseSettings):
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     callbacks: CallbackSettings = Field(default_factory=CallbackSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
 
     @classmethod
     def settings_customise_sources(

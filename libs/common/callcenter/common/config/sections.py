@@ -340,3 +340,22 @@ class SecuritySettings(Section):
     verification_max_failures_per_target: int = Field(default=5, ge=1)
     verification_max_failures_per_source: int = Field(default=10, ge=1)
     verification_window_s: float = Field(default=3600.0, gt=0)
+
+
+class BusinessHours(Section):
+    """When agents work: weekdays (0 = Monday) and opening hours in ``timezone``."""
+
+    timezone: str = "UTC"
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
+    opens: str = Field(default="00:00", pattern=r"^\d{2}:\d{2}$")
+    closes: str = Field(default="24:00", pattern=r"^\d{2}:\d{2}$")
+
+
+class InboxSettings(Section):
+    """The agent inbox: hand-offs from the bot to named human agents."""
+
+    agent_wait_s: float = Field(default=180.0, gt=0, description="no agent by then: ticket")
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    supervisor_name: str = Field(default="Supervisor", min_length=1, max_length=60)
+    sweep_interval_s: float = Field(default=2.0, gt=0)
+    max_message_chars: int = Field(default=2000, gt=0)

@@ -23,6 +23,7 @@ from callcenter.common.contracts.tools import (
 from callcenter.common.contracts.turn import (
     DeltaChunk,
     DoneChunk,
+    OwnedChunk,
     ToolChunk,
     TurnCaller,
     TurnCancel,
@@ -41,6 +42,7 @@ __all__ = [
     "Contract",
     "DeltaChunk",
     "DoneChunk",
+    "OwnedChunk",
     "ToolCallContext",
     "ToolCallRequest",
     "ToolChunk",

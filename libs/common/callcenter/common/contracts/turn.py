@@ -93,13 +93,25 @@ class DoneChunk(Contract):
     engine: str = ""
 
 
+class OwnedChunk(Contract):
+    """The turn was not run: a person owns the conversation (the agent inbox).
+
+    The conversation service sends this as the only chunk while the conversation's owner is
+    anything but ``bot``; the channel hands the customer's text to the agent instead.
+    """
+
+    type: Literal["owned"] = "owned"
+    call_id: str
+    owner: Literal["bot", "waiting_for_agent", "agent", "closed"]
+
+
 #: One piece of a turn's streamed reply, told apart by ``type``.
-TurnChunk = Annotated[DeltaChunk | ToolChunk | DoneChunk, Field(discriminator="type")]
+TurnChunk = Annotated[DeltaChunk | ToolChunk | DoneChunk | OwnedChunk, Field(discriminator="type")]
 
 _CHUNK = TypeAdapter(TurnChunk)
 
 
-def parse_chunk(data: bytes | str) -> DeltaChunk | ToolChunk | DoneChunk:
+def parse_chunk(data: bytes | str) -> DeltaChunk | ToolChunk | DoneChunk | OwnedChunk:
     """One chunk from the wire; raises ``pydantic.ValidationError`` when it is not one."""
     return _CHUNK.validate_json(data)
 

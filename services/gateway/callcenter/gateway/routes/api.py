@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from callcenter.common.logging import get_logger
 from callcenter.common.queries import post_call
 from callcenter.gateway.deps import GatewayDeps, request_deps
+from callcenter.gateway.inbox.transcript import HandoffLine, handoff_lines
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -213,6 +214,10 @@ class CallDetail(BaseModel):
     handoff: Handoff | None = Field(
         default=None, description="set when the caller was transferred to a person"
     )
+    agent_messages: list[HandoffLine] = Field(
+        default_factory=list,
+        description="what the customer and the agent wrote while a person owned the conversation",
+    )
 
 
 class _Where:
@@ -359,6 +364,7 @@ async def get_call(call_id: str, deps: Deps) -> CallDetail:
         crm_activities=[CrmActivity(**dict(a)) for a in activities],
         dead_letters=[DeadLetter(**dict(d)) for d in dead],
         handoff=await _handoff(deps, call_id),
+        agent_messages=await handoff_lines(db, call_id),
     )
 
 

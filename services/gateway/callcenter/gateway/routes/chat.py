@@ -20,13 +20,15 @@ from opentelemetry import trace
 
 from callcenter.common.bus import StreamError
 from callcenter.common.clients import ConversationClient
-from callcenter.common.contracts import DeltaChunk, ToolChunk, TurnRequest
+from callcenter.common.contracts import DeltaChunk, OwnedChunk, ToolChunk, TurnRequest
 from callcenter.common.contracts.chat import ChatFrame, DeltaFrame, DoneFrame, ToolFrame
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact_customer_text
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
+from callcenter.gateway.inbox.delivery import CustomerFeed
+from callcenter.gateway.inbox.routing import on_transfer, person_holds, route_customer_text
 from callcenter.gateway.limits import admit_chat, message_problem
 
 log = get_logger(__name__)
@@ -135,6 +137,14 @@ class ChatSession:
                     delivered.append(chunk.text)
                 elif isinstance(chunk, ToolChunk):
                     await self.send_frame(ToolFrame(name=chunk.name, status=chunk.status))
+                elif isinstance(
+                    chunk, OwnedChunk
+                ):  # a person took over meanwhile: the agent gets it
+                    await route_customer_text(
+                        self.deps, call_id=self.call_id, channel="chat", text=text
+                    )
+                    await self.send({"type": "held"})
+                    return False
                 else:
                     await record_turn(self.deps, call_id=self.call_id, turn_index=chunk.turn_index)
                     transfer = chunk.transfer.model_dump() if chunk.transfer else None
@@ -145,6 +155,9 @@ class ChatSession:
                             end_call=chunk.end_call,
                             transfer=transfer,
                         )
+                    )
+                    await on_transfer(
+                        self.deps, call_id=self.call_id, channel="chat", transfer=transfer
                     )
                     return chunk.end_call
         except StreamError as exc:
@@ -190,6 +203,9 @@ async def chat_socket(ws: WebSocket) -> None:
     reason = "customer_disconnected"
     ended_here = False
     with bind_call(call_id, channel="chat"):
+        feed = await CustomerFeed(
+            deps=deps, call_id=call_id, send=session.send, on_ended=ws.close
+        ).start()
         await sessions.touch(
             deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
         )
@@ -206,6 +222,12 @@ async def chat_socket(ws: WebSocket) -> None:
             shutting_down: asyncio.Event | None = getattr(ws.app.state, "shutting_down", None)
             while True:
                 msg = await session.next_message()
+                if msg is None and await person_holds(deps, call_id=call_id):
+                    # the customer waits for (or reads) a person: not idle
+                    await sessions.touch(
+                        deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
+                    )
+                    continue
                 if msg is None:
                     reason = "idle_timeout"
                     await session.send({"type": "ended", "reason": reason})
@@ -219,7 +241,11 @@ async def chat_socket(ws: WebSocket) -> None:
                 await sessions.touch(
                     deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
                 )
-                if await session.turn(redact_customer_text(msg["text"])):
+                text = redact_customer_text(msg["text"])  # the boundary: nothing raw goes on
+                if await route_customer_text(deps, call_id=call_id, channel="chat", text=text):
+                    await session.send({"type": "held"})  # kept for the agent; the bot stays silent
+                    continue
+                if await session.turn(text):
                     reason = "completed"
                     await session.send({"type": "ended", "reason": reason})
                     ended_here = True
@@ -236,6 +262,7 @@ async def chat_socket(ws: WebSocket) -> None:
             await sessions.touch(deps, channel="chat", call_id=call_id, idle_timeout_s=grace)
             return
         finally:
+            await feed.stop()
             if ended_here:
                 try:
                     await end_call(deps, call_id=call_id, channel="chat", reason=reason)

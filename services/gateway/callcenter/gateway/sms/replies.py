@@ -15,6 +15,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.inbox.routing import on_transfer, route_customer_text
 from callcenter.gateway.sms import conversations, opt_outs
 from callcenter.gateway.sms.inbound import InboundSms
 from callcenter.gateway.sms.keywords import Keyword, classify
@@ -86,6 +87,8 @@ async def _converse(deps: GatewayDeps, sms: InboundSms, text: str) -> str:
                 to_number=sms.business,
                 provider_ids={"message_sid": sms.message_sid},
             )
+        if await route_customer_text(deps, call_id=call_id, channel="sms", text=text):
+            return ""  # a person owns the conversation: kept for the agent, the bot stays silent
         reply, goodbye = await _turn(deps, call_id, sms, text)
         if goodbye:
             await _finish(deps, call_id, reason="completed")
@@ -109,10 +112,19 @@ async def _turn(deps: GatewayDeps, call_id: str, sms: InboundSms, text: str) -> 
         stream = await client.stream_turn(request)
         done = await stream.reply()
     except StreamError as exc:
+        if exc.code == "owned":  # a person took over meanwhile: the agent gets it
+            await route_customer_text(deps, call_id=call_id, channel="sms", text=text)
+            return "", False
         log.warning("sms turn failed", error=exc.code, detail=exc.message)
         partial = stream.text if stream is not None and exc.code == "incomplete" else ""
         return partial or TROUBLE, False
     await record_turn(deps, call_id=call_id, turn_index=done.turn_index)
-    if done.transfer:
-        log.info("sms turn asked for a transfer", transfer=done.transfer.model_dump())
+    await on_transfer(
+        deps,
+        call_id=call_id,
+        channel="sms",
+        transfer=done.transfer.model_dump() if done.transfer else None,
+        customer_number=sms.customer,
+        business_number=sms.business,
+    )
     return done.text or stream.text, done.end_call

@@ -9,7 +9,9 @@
  *   data-open="true"                start with the panel open
  *   data-server="https://…"         gateway base URL (default: where this script was loaded from)
  *
- * Speaks the /chat/ws protocol (see routes/chat.py). The conversation (call_id, resume_token and the
+ * Speaks the /chat/ws protocol (see routes/chat.py). When a person takes the conversation over (the
+ * agent inbox), their messages arrive as ``agent`` frames and are shown with the agent's name, marked
+ * as from a person; ``handoff``, ``agent_joined``, ``agent_left`` and ``no_agent`` frame the change. The conversation (call_id, resume_token and the
  * messages shown) lives in sessionStorage, so a dropped socket or a page reload resumes the same
  * conversation; messages typed while offline are sent once the socket is back.
  */
@@ -49,6 +51,8 @@
     '.msg { max-width: 85%; margin: 6px 0; padding: 8px 12px; border-radius: 14px; white-space: pre-wrap; overflow-wrap: anywhere; }',
     '.msg.you { margin-left: auto; background: #0b4ea2; color: #fff; border-bottom-right-radius: 4px; }',
     '.msg.bot { background: #fff; border: 1px solid #e1e4ea; border-bottom-left-radius: 4px; }',
+    '.msg.agent { background: #eef7ee; border: 1px solid #b9dcb9; border-bottom-left-radius: 4px; }',
+    '.msg.agent .who { display: block; font-size: 12px; font-weight: 600; color: #2e6b2e; margin-bottom: 2px; }',
     '.msg.pending { opacity: .7; }',
     '.note { text-align: center; color: #5b6272; font-size: 13px; margin: 8px 0; }',
     '.tool { color: #5b6272; font-size: 13px; font-style: italic; margin: 4px 0; }',
@@ -128,6 +132,11 @@
       who.className = 'sr-only';
       who.textContent = m.role === 'you' ? 'You said: ' : 'Assistant: ';
       div.appendChild(who);
+    } else if (m.role === 'agent') {
+      var person = document.createElement('span');
+      person.className = 'who';
+      person.textContent = (m.name || 'Agent') + ' · agent';
+      div.appendChild(person);
     }
     var body = document.createElement('span');
     body.className = 'text';
@@ -137,8 +146,9 @@
     scroll();
     return div;
   }
-  function add(role, text, keep) {
+  function add(role, text, keep, name) {
     var m = { role: role, text: text };
+    if (name) m.name = name;
     if (keep !== false) { state.messages.push(m); save(); }
     return render(m);
   }
@@ -268,6 +278,30 @@
         save();
         setStatus('Conversation ended');
         offerRestart();
+        break;
+      case 'held':
+        // kept for the colleague who is (or will be) with you; no assistant reply comes
+        finishStreaming(true);
+        break;
+      case 'handoff':
+        add('note', msg.text || 'Connecting you with a colleague…');
+        setStatus('Waiting for a colleague…');
+        break;
+      case 'agent_joined':
+        add('note', msg.text || ('You\'re now talking with ' + msg.agent + '.'));
+        setStatus('Talking with ' + msg.agent);
+        break;
+      case 'agent':
+        finishStreaming(true);
+        add('agent', msg.text || '', true, msg.agent);
+        break;
+      case 'agent_left':
+        add('note', msg.text || (msg.agent + ' has left the conversation.'));
+        setStatus('Online');
+        break;
+      case 'no_agent':
+        add('bot', msg.text || '');
+        setStatus('Online');
         break;
       case 'reconnect':
         // The server is restarting: come back straight away, to another replica.

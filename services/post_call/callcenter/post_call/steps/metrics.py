@@ -12,12 +12,16 @@ import asyncpg
 
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.events import (
+    SUBJECT_AGENT_JOINED,
     SUBJECT_CALL_ENDED,
     SUBJECT_CALL_SUMMARIZED,
+    SUBJECT_HANDOFF_REQUESTED,
     SUBJECT_TURN_COMPLETED,
+    AgentJoined,
     CallEnded,
     CallSummarized,
     Event,
+    HandoffRequested,
     TurnCompleted,
 )
 from callcenter.post_call.steps.base import Outcome, Step
@@ -33,6 +37,8 @@ class MetricsStep(Step):
         SUBJECT_CALL_ENDED,
         SUBJECT_TURN_COMPLETED,
         SUBJECT_CALL_SUMMARIZED,
+        SUBJECT_HANDOFF_REQUESTED,
+        SUBJECT_AGENT_JOINED,
     )
 
     async def handle(self, delivery: Delivery) -> bool:
@@ -50,6 +56,10 @@ class MetricsStep(Step):
             self.record_turn(event)
         elif isinstance(event, CallSummarized):
             self.record_summary(event)
+        elif isinstance(event, HandoffRequested):
+            self.metrics.handoffs.add(1, {"channel": event.channel, "trigger": event.trigger})
+        elif isinstance(event, AgentJoined):
+            self.metrics.queue_wait.record(event.wait_s, {"channel": event.channel})
         return True
 
     def record_ended(self, event: CallEnded) -> None:

@@ -24,6 +24,7 @@ from callcenter.post_call.summary import (
     Summarizer,
     TranscriptTurn,
 )
+from callcenter.post_call.summary.handoff import handoff_turns
 
 log = get_logger(__name__)
 
@@ -123,6 +124,7 @@ class SummaryStep(Step):
             )
             for r in rows
         ]
+        turns += await handoff_turns(self.db, ended.call_id, first_index=len(rows))
         customer_id = ended.customer_id or next(
             (r["customer_id"] for r in reversed(rows) if r["customer_id"]), None
         )

@@ -38,6 +38,7 @@
         badge(ended ? 'ended' : 'live', ended ? 'ended' : 'active'),
         el('a', { href: '/dashboard/calls/' + encodeURIComponent(c.call_id), title: 'Call details' }, c.call_id.slice(0, 12)),
         el('span', { class: 'muted small' }, c.from_number || ''),
+        ended || c.channel === 'voice' ? null : el('a', { href: '/dashboard/inbox?take=' + encodeURIComponent(c.call_id), class: 'small' }, 'Take over'),
         el('span', { class: 'muted small', style: 'margin-left:auto' },
           ended ? (c.end_reason || '') + (c.duration_s != null ? ' · ' + fmtDuration(c.duration_s) : '') : 'since ' + fmtTime(c.started_at))),
       box,

@@ -1,0 +1,111 @@
+"""What reaches the customer while a person owns the conversation.
+
+Web chat: every open chat socket subscribes (core NATS, on whichever replica holds it) to
+``inbox.customer.<call_id>``; a message is a request, and the socket's reply says it reached the
+widget, so the agent learns when nobody was there to read it. SMS: the business number texts the
+customer through Twilio's Messages REST API (opt-outs are checked before every message). Voice:
+the agent is on the phone; nothing is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from callcenter.common.logging import get_logger
+from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.sms.sender import send_messages
+from callcenter.gateway.sms.splitter import split_message
+
+log = get_logger(__name__)
+
+DELIVERY_TIMEOUT_S = 3.0
+
+
+def customer_subject(deps: GatewayDeps, call_id: str) -> str:
+    """The core subject the customer's chat socket listens on."""
+    return deps.bus.subject(f"inbox.customer.{call_id}")
+
+
+async def to_customer(
+    deps: GatewayDeps,
+    *,
+    call_id: str,
+    channel: str,
+    frame: dict[str, Any],
+    sms_text: str,
+    customer_number: str | None = None,
+    business_number: str | None = None,
+) -> bool:
+    """Send ``frame`` to the chat widget, or ``sms_text`` by SMS; return whether it was delivered."""
+    if channel == "chat":
+        try:
+            await deps.bus.nc.request(
+                customer_subject(deps, call_id),
+                json.dumps(frame).encode(),
+                timeout=DELIVERY_TIMEOUT_S,
+            )
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            log.info(
+                "chat message not delivered: the customer's socket is gone", kind=frame["type"]
+            )
+            return False
+        return True
+    if channel == "sms" and customer_number and business_number:
+        bodies = split_message(sms_text, limit=deps.config.twilio.sms_max_chars)
+        sent = await send_messages(
+            deps, customer=customer_number, business=business_number, bodies=bodies
+        )
+        return sent == len(bodies)
+    return False
+
+
+class CustomerFeed:
+    """One chat socket's subscription to what agents (and the inbox) send its customer."""
+
+    def __init__(
+        self,
+        *,
+        deps: GatewayDeps,
+        call_id: str,
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+        on_ended: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._deps = deps
+        self._call_id = call_id
+        self._send = send
+        self._on_ended = on_ended
+        self._sub: Subscription | None = None
+
+    async def start(self) -> CustomerFeed:
+        """Listen for this conversation's messages."""
+        self._sub = await self._deps.bus.nc.subscribe(
+            customer_subject(self._deps, self._call_id), cb=self._on_message
+        )
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening (the socket closed)."""
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:
+                log.debug("customer feed unsubscribe failed", exc_info=True)
+            self._sub = None
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            frame = json.loads(msg.data)
+            await self._send(frame)
+        except Exception:
+            log.info("agent message not delivered to the widget", exc_info=True)
+            return  # no reply: the sender learns it did not arrive
+        if msg.reply:
+            await msg.respond(b"ok")
+        if frame.get("type") == "ended":
+            await self._on_ended()
