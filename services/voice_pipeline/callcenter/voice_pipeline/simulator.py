@@ -34,6 +34,7 @@ import subprocess
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -201,7 +202,13 @@ class TwilioCaller:
         from_number: str = "+15551230000",
         to_number: str = "+15559870000",
         public_base_url: str | None = None,
+        on_status: Callable[[str, str], None] | None = None,
     ) -> None:
+        """One call; ``on_status(call_sid, status)`` hears its state as Twilio's REST API knows it.
+
+        That is ``in-progress`` once the webhook connected it and ``completed`` on hang-up.
+        """
+        self.on_status = on_status
         self.gateway_url = gateway_url.rstrip("/")
         self.public_base_url = (public_base_url or gateway_url).rstrip("/")
         self.auth_token = auth_token
@@ -277,10 +284,14 @@ class TwilioCaller:
             raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
         self.stream_url = stream.attrib["url"]
         self.parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+        if self.on_status is not None:
+            self.on_status(self.call_sid, "in-progress")
         return response.text
 
     async def status(self, status: str = "completed") -> httpx.Response:
         """POST the status callback."""
+        if self.on_status is not None:
+            self.on_status(self.call_sid, status)
         params = {
             "AccountSid": self.account_sid,
             "CallSid": self.call_sid,
