@@ -102,7 +102,7 @@ class DeepgramFake(AiohttpStandIn):
         interim_every_ms: int = 250,
         final_every_ms: int = 1000,
         ms_per_word: int = 220,
-        end_of_speech_ms: int = 200,
+        end_of_speech_ms: int = 100,
         idle_timeout_s: float = 10.0,
     ) -> None:
         super().__init__(api_key=api_key, host=host, port=port)

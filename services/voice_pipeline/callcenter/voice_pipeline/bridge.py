@@ -38,6 +38,7 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -229,9 +230,12 @@ class ConversationBridge(FrameProcessor):
             if isinstance(frame, TranscriptionFrame) and frame.text.strip():
                 await self._on_transcript(frame.text.strip())
             return
+        if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_user_turn:
+            # New speech starts a new text; finals that come before the turn is granted (a
+            # barge-in waits for enough words) are the start of that turn, not to be dropped.
+            self._user_text = []
         if isinstance(frame, UserStartedSpeakingFrame):
             self._in_user_turn = True
-            self._user_text = []
             self._caller_stopped_at = None
             self._final_at = None
             self._last_activity = time.monotonic()
