@@ -148,9 +148,7 @@ class SmtpCatcher:
                 auth_required=True,
                 auth_require_tls=self.starttls,
             )
-        self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.port, **options
-        )
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **options)
         self._controller.start()
         return self
 
