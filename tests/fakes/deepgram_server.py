@@ -5,10 +5,31 @@ binary frames of linear16 audio in; JSON ``KeepAlive``, ``Finalize`` and ``Close
 ``Results`` (interim with ``is_final: false``, final with ``is_final: true`` and ``speech_final``
 or ``from_finalize``), ``UtteranceEnd`` and ``Metadata`` out. Auth is ``Authorization: Token``.
 
+It behaves as Deepgram documents, so a client that leans on a simplification fails here too:
+
+* Interim results are revised: an interim's last word is a partial guess that a later interim or
+  the final corrects (https://developers.deepgram.com/docs/interim-results).
+* One utterance is finalized in several ``is_final`` pieces (every ``final_every_ms`` of speech),
+  and only the piece closed by an endpoint carries ``speech_final: true``; the transcript of an
+  utterance is the concatenation of its finals (https://developers.deepgram.com/docs/
+  understand-endpointing-interim-results).
+* Endpointing follows the ``endpointing`` parameter: milliseconds of silence, 10 ms when not
+  given, none with ``endpointing=false`` (https://developers.deepgram.com/docs/endpointing).
+* ``UtteranceEnd`` is sent only when ``utterance_end_ms`` was requested, after that long without
+  a word, and the parameter needs ``interim_results=true`` (https://developers.deepgram.com/docs/
+  utterance-end).
+* A socket that gets neither audio nor a text message (``KeepAlive``) for ``idle_timeout_s``
+  (Deepgram: about 10 s) is closed with 1011 and ``NET-0001`` (https://developers.deepgram.com/
+  docs/audio-keep-alive, https://developers.deepgram.com/docs/recovering-from-connection-errors).
+
 What it cannot do is understand speech: it finds utterances in the real audio it receives by
 energy, and the words of each utterance come from a script a test sets per ``tag`` query
-parameter (the voice pipeline tags each connection with the Twilio CallSid). An utterance with no
-scripted words left yields empty transcripts, as background noise does with the real service.
+parameter (the voice pipeline tags each connection with the Twilio CallSid). Where one scripted
+utterance ends (``utterance_gap_ms`` of silence), how words line up with the audio
+(``ms_per_word`` of speech each) and when a long utterance is cut into finals are this stand-in's
+guesses, not Deepgram's model: the last word of an utterance is final only after
+``end_of_speech_ms`` of silence or on ``Finalize`` (https://developers.deepgram.com/docs/finalize). An utterance with no scripted words left yields empty
+transcripts, as background noise does with the real service.
 """
 
 from __future__ import annotations
@@ -48,7 +69,23 @@ class _Utterance:
     speech_ms: int = 0
     silence_ms: int = 0
     interim_sent_at_ms: int = 0
-    finalized: bool = False
+    final_sent_at_ms: int = 0
+    finalized: int = 0  # words already sent in a final
+    endpointed: bool = False  # a speech_final closed the speech so far
+
+    def said(self, ms_per_word: int) -> int:
+        """How many of its words are over (``ms_per_word`` of speech each; never the last one
+        while speech goes on, since nothing tells it was the last)."""
+        return max(0, min(len(self.words) - 1, self.speech_ms // ms_per_word))
+
+
+def _endpointing_ms(value: str | None) -> int | None:
+    """The ``endpointing`` parameter: silence in ms, 10 by default, None when ``false``."""
+    if value is None or value == "true":
+        return 10
+    if value == "false":
+        return None
+    return int(value)
 
 
 class DeepgramFake(AiohttpStandIn):
@@ -61,13 +98,21 @@ class DeepgramFake(AiohttpStandIn):
         host: str = "127.0.0.1",
         port: int = 0,
         energy_threshold: float = 300.0,
-        endpoint_silence_ms: int = 700,
+        utterance_gap_ms: int = 700,
         interim_every_ms: int = 250,
+        final_every_ms: int = 1000,
+        ms_per_word: int = 220,
+        end_of_speech_ms: int = 100,
+        idle_timeout_s: float = 10.0,
     ) -> None:
         super().__init__(api_key=api_key, host=host, port=port)
         self.energy_threshold = energy_threshold
-        self.endpoint_silence_ms = endpoint_silence_ms
+        self.utterance_gap_ms = utterance_gap_ms
         self.interim_every_ms = interim_every_ms
+        self.final_every_ms = final_every_ms
+        self.ms_per_word = ms_per_word
+        self.end_of_speech_ms = end_of_speech_ms
+        self.idle_timeout_s = idle_timeout_s
         self.connections: list[Connection] = []
         self.final_times: dict[str | None, list[float]] = defaultdict(list)
         self.rejected = 0
@@ -82,15 +127,26 @@ class DeepgramFake(AiohttpStandIn):
         return [c for c in self.connections if c.tag == tag]
 
     def finals(self, tag: str) -> list[str]:
-        """The non-empty final transcripts sent on ``tag``'s sockets."""
-        return [
-            m["channel"]["alternatives"][0]["transcript"]
-            for c in self.for_tag(tag)
-            for m in c.sent
-            if m.get("type") == "Results"
-            and m.get("is_final")
-            and m["channel"]["alternatives"][0]["transcript"]
-        ]
+        """What each utterance heard on ``tag``'s sockets said: its final pieces, joined.
+
+        An utterance ends with a ``speech_final`` or ``from_finalize`` final (or the socket's
+        end); empty utterances are left out.
+        """
+        out: list[str] = []
+        for conn in self.for_tag(tag):
+            pieces: list[str] = []
+            for m in conn.sent:
+                if m.get("type") != "Results" or not m.get("is_final"):
+                    continue
+                text = m["channel"]["alternatives"][0]["transcript"]
+                if text:
+                    pieces.append(text)
+                if (m.get("speech_final") or m.get("from_finalize")) and pieces:
+                    out.append(" ".join(pieces))
+                    pieces = []
+            if pieces:
+                out.append(" ".join(pieces))
+        return out
 
     async def drop(self, tag: str) -> int:
         """Cut ``tag``'s open sockets abruptly (as a network failure would); return how many."""
@@ -123,146 +179,240 @@ class DeepgramFake(AiohttpStandIn):
             return web.json_response(
                 {"err_code": "SERVICE_UNAVAILABLE", "err_msg": "unavailable"}, status=503
             )
-        if request.query.get("encoding", "linear16") != "linear16":
+        query = request.query
+        if query.get("encoding", "linear16") != "linear16":
             return web.json_response({"err_msg": "this stand-in takes linear16"}, status=400)
+        interim = query.get("interim_results", "false") == "true"
+        utterance_end_ms = int(query["utterance_end_ms"]) if "utterance_end_ms" in query else None
+        if utterance_end_ms is not None and not interim:
+            # utterance-end docs: UtteranceEnd works from interim results, so it needs them
+            return web.json_response(
+                {
+                    "err_code": "Bad Request",
+                    "err_msg": "utterance_end_ms requires interim_results=true",
+                },
+                status=400,
+            )
+        try:
+            endpointing_ms = _endpointing_ms(query.get("endpointing"))
+        except ValueError:
+            return web.json_response(
+                {"err_code": "Bad Request", "err_msg": "endpointing must be an integer or false"},
+                status=400,
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = Connection(tag=request.query.get("tag"), query=dict(request.query), ws=ws)
-        self.connections.append(conn)
-        rate = int(request.query.get("sample_rate", "16000"))
-        interim = request.query.get("interim_results", "true") == "true"
-        frame_bytes = rate * 2 * FRAME_MS // 1000
-        request_id = str(uuid.uuid4())
-        pending = b""
-        utt: _Utterance | None = None
-        audio_ms = 0
+        session = _Session(
+            owner=self,
+            conn=Connection(tag=query.get("tag"), query=dict(query), ws=ws),
+            rate=int(query.get("sample_rate", "16000")),
+            interim=interim,
+            endpointing_ms=endpointing_ms,
+            utterance_end_ms=utterance_end_ms,
+        )
+        self.connections.append(session.conn)
+        await session.run()
+        return ws
 
-        async def send(message: dict[str, Any]) -> None:
-            conn.sent.append(message)
-            await ws.send_str(json.dumps(message))
 
-        def results(u: _Utterance, words: list[str], **flags: Any) -> dict[str, Any]:
-            duration = max(u.speech_ms, 1) / 1000
-            step = duration / max(len(words), 1)
-            return {
-                "type": "Results",
-                "channel_index": [0, 1],
-                "duration": round(duration, 3),
-                "start": round(u.start_s, 3),
-                "is_final": flags.get("is_final", False),
-                "speech_final": flags.get("speech_final", False),
-                "from_finalize": flags.get("from_finalize", False),
-                "channel": {
-                    "alternatives": [
-                        {
-                            "transcript": " ".join(words),
-                            "confidence": 0.98,
-                            "words": [
-                                {
-                                    "word": w.lower().strip(".,?!"),
-                                    "start": round(u.start_s + i * step, 3),
-                                    "end": round(u.start_s + (i + 1) * step, 3),
-                                    "confidence": 0.98,
-                                    "punctuated_word": w,
-                                }
-                                for i, w in enumerate(words)
-                            ],
-                        }
-                    ]
-                },
-                "metadata": {
-                    "request_id": request_id,
-                    "model_info": {"name": "general-nova-3", "version": "fake", "arch": "nova-3"},
-                    "model_uuid": "00000000-0000-0000-0000-000000000000",
-                },
-            }
+class _Session:
+    """One socket's transcription: audio in, results out."""
 
-        async def finalize(u: _Utterance, *, from_finalize: bool) -> None:
-            u.finalized = True
-            if u.words:
-                self.final_times[conn.tag].append(time.monotonic())
-            await send(
-                results(
-                    u,
-                    u.words,
-                    is_final=True,
-                    speech_final=not from_finalize,
-                    from_finalize=from_finalize,
-                )
-            )
+    def __init__(
+        self,
+        *,
+        owner: DeepgramFake,
+        conn: Connection,
+        rate: int,
+        interim: bool,
+        endpointing_ms: int | None,
+        utterance_end_ms: int | None,
+    ) -> None:
+        self.owner = owner
+        self.conn = conn
+        self.ws = conn.ws
+        self.frame_bytes = rate * 2 * FRAME_MS // 1000
+        self.interim = interim
+        self.endpointing_ms = endpointing_ms
+        self.utterance_end_ms = utterance_end_ms
+        self.request_id = str(uuid.uuid4())
+        self.utt: _Utterance | None = None
+        self.audio_ms = 0
+        self.last_word_end_s = 0.0
+        self.heard_since_end = False  # a word since the last UtteranceEnd
 
-        try:
-            async for msg in ws:
-                if msg.type == WSMsgType.BINARY:
-                    conn.audio_bytes += len(msg.data)
-                    pending += msg.data
-                    while len(pending) >= frame_bytes:
-                        frame, pending = pending[:frame_bytes], pending[frame_bytes:]
-                        audio_ms += FRAME_MS
-                        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-                        energy = float(np.sqrt(np.mean(samples * samples)))
-                        speech = energy >= self.energy_threshold
-                        if utt is None:
-                            if speech:
-                                utt = _Utterance(
-                                    words=self._next_words(conn.tag),
-                                    start_s=audio_ms / 1000,
-                                )
-                            continue
-                        if speech:
-                            utt.speech_ms += FRAME_MS
-                            utt.silence_ms = 0
-                        else:
-                            utt.silence_ms += FRAME_MS
-                        if (
-                            interim
-                            and not utt.finalized
-                            and speech
-                            and utt.words
-                            and utt.speech_ms - utt.interim_sent_at_ms >= self.interim_every_ms
-                        ):
-                            utt.interim_sent_at_ms = utt.speech_ms
-                            count = min(len(utt.words), 1 + utt.speech_ms // 400)
-                            await send(results(utt, utt.words[:count]))
-                        if utt.silence_ms >= self.endpoint_silence_ms:
-                            if not utt.finalized:
-                                await finalize(utt, from_finalize=False)
-                            await send(
-                                {
-                                    "type": "UtteranceEnd",
-                                    "channel": [0, 1],
-                                    "last_word_end": round(utt.start_s + utt.speech_ms / 1000, 3),
-                                }
-                            )
-                            utt = None
-                elif msg.type == WSMsgType.TEXT:
-                    data = json.loads(msg.data)
-                    kind = data.get("type")
-                    if kind == "Finalize":
-                        if utt is not None and not utt.finalized:
-                            await finalize(utt, from_finalize=True)
-                        else:
-                            empty = _Utterance(words=[], start_s=audio_ms / 1000)
-                            await send(results(empty, [], is_final=True, from_finalize=True))
-                    elif kind == "CloseStream":
-                        await send(
+    async def send(self, message: dict[str, Any]) -> None:
+        self.conn.sent.append(message)
+        await self.ws.send_str(json.dumps(message))
+
+    def results(self, u: _Utterance, words: list[str], **flags: Any) -> dict[str, Any]:
+        duration = max(u.speech_ms, 1) / 1000
+        step = duration / max(len(u.words), 1)
+        first = u.finalized
+        return {
+            "type": "Results",
+            "channel_index": [0, 1],
+            "duration": round(duration, 3),
+            "start": round(u.start_s, 3),
+            "is_final": flags.get("is_final", False),
+            "speech_final": flags.get("speech_final", False),
+            "from_finalize": flags.get("from_finalize", False),
+            "channel": {
+                "alternatives": [
+                    {
+                        "transcript": " ".join(words),
+                        "confidence": 0.98,
+                        "words": [
                             {
-                                "type": "Metadata",
-                                "transaction_key": "deprecated",
-                                "request_id": request_id,
-                                "sha256": "0" * 64,
-                                "created": "2026-01-01T00:00:00.000Z",
-                                "duration": audio_ms / 1000,
-                                "channels": 1,
+                                "word": w.lower().strip(".,?!"),
+                                "start": round(u.start_s + (first + i) * step, 3),
+                                "end": round(u.start_s + (first + i + 1) * step, 3),
+                                "confidence": 0.98,
+                                "punctuated_word": w,
                             }
-                        )
+                            for i, w in enumerate(words)
+                        ],
+                    }
+                ]
+            },
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": {"name": "general-nova-3", "version": "fake", "arch": "nova-3"},
+                "model_uuid": "00000000-0000-0000-0000-000000000000",
+            },
+        }
+
+    async def final(self, u: _Utterance, upto: int, **flags: Any) -> None:
+        """Finalize ``u``'s words up to ``upto`` (those not finalized yet)."""
+        words = u.words[u.finalized : upto]
+        if not words and not (flags.get("speech_final") or flags.get("from_finalize")):
+            return
+        if flags.get("speech_final") or flags.get("from_finalize"):
+            if u.words and upto >= len(u.words):
+                self.owner.final_times[self.conn.tag].append(time.monotonic())
+        await self.send(self.results(u, words, is_final=True, **flags))
+        u.finalized = max(u.finalized, upto)
+        u.final_sent_at_ms = u.speech_ms
+        if words:
+            self.heard()
+
+    def heard(self) -> None:
+        self.last_word_end_s = self.audio_ms / 1000
+        self.heard_since_end = True
+
+    async def on_frame(self, frame: bytes) -> None:
+        self.audio_ms += FRAME_MS
+        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+        speech = float(np.sqrt(np.mean(samples * samples))) >= self.owner.energy_threshold
+        if (
+            not speech
+            and self.utterance_end_ms is not None
+            and self.heard_since_end
+            and self.audio_ms / 1000 - self.last_word_end_s >= self.utterance_end_ms / 1000
+        ):
+            self.heard_since_end = False
+            await self.send(
+                {
+                    "type": "UtteranceEnd",
+                    "channel": [0, 1],
+                    "last_word_end": round(self.last_word_end_s, 3),
+                }
+            )
+        u = self.utt
+        if u is None:
+            if speech:
+                self.utt = _Utterance(
+                    words=self.owner._next_words(self.conn.tag), start_s=self.audio_ms / 1000
+                )
+            return
+        per_word = self.owner.ms_per_word
+        if speech:
+            u.speech_ms += FRAME_MS
+            u.silence_ms = 0
+            u.endpointed = False
+            said = u.said(per_word)
+            if u.speech_ms - u.final_sent_at_ms >= self.owner.final_every_ms and said > u.finalized:
+                await self.final(u, said)  # a long utterance is finalized in pieces
+            elif (
+                self.interim
+                and u.words
+                and u.speech_ms - u.interim_sent_at_ms >= self.owner.interim_every_ms
+            ):
+                u.interim_sent_at_ms = u.speech_ms
+                # the word being said is still a guess, which a later result revises
+                current = u.words[said]
+                guess = current[: max(1, len(current) // 2)]
+                await self.send(self.results(u, [*u.words[u.finalized : said], guess]))
+                self.heard()
+            return
+        u.silence_ms += FRAME_MS
+        ending = u.silence_ms >= self.owner.end_of_speech_ms
+        if self.endpointing_ms is not None and u.silence_ms >= self.endpointing_ms:
+            upto = len(u.words) if ending else u.said(per_word)
+            if upto > u.finalized or (not u.words and not u.endpointed):
+                u.endpointed = True
+                await self.final(u, upto, speech_final=True)
+        if u.silence_ms >= self.owner.utterance_gap_ms:
+            # the stand-in's end of one scripted utterance: whatever was left is said
+            if u.finalized < len(u.words):
+                await self.final(u, len(u.words), speech_final=self.endpointing_ms is not None)
+            self.utt = None
+
+    async def on_text(self, data: dict[str, Any]) -> bool:
+        """Handle a control message; False when the stream is to close."""
+        kind = data.get("type")
+        if kind == "Finalize":
+            # finalize docs: all audio received so far is transcribed and finalized; the
+            # client says speech is over, so here that is every word of the utterance
+            u = self.utt
+            if u is not None:
+                await self.final(u, len(u.words), from_finalize=True)
+            else:
+                empty = _Utterance(words=[], start_s=self.audio_ms / 1000)
+                await self.send(self.results(empty, [], is_final=True, from_finalize=True))
+        elif kind == "CloseStream":
+            await self.send(
+                {
+                    "type": "Metadata",
+                    "transaction_key": "deprecated",
+                    "request_id": self.request_id,
+                    "sha256": "0" * 64,
+                    "created": "2026-01-01T00:00:00.000Z",
+                    "duration": self.audio_ms / 1000,
+                    "channels": 1,
+                }
+            )
+            return False
+        return True
+
+    async def run(self) -> None:
+        pending = b""
+        try:
+            while True:
+                try:
+                    msg = await self.ws.receive(timeout=self.owner.idle_timeout_s)
+                except TimeoutError:
+                    # audio-keep-alive docs: no data or KeepAlive for ~10 s closes the socket
+                    await self.ws.close(
+                        code=1011,
+                        message=b"NET-0001: did not receive audio data or a text message "
+                        b"within the timeout window",
+                    )
+                    break
+                if msg.type == WSMsgType.BINARY:
+                    self.conn.audio_bytes += len(msg.data)
+                    pending += msg.data
+                    while len(pending) >= self.frame_bytes:
+                        frame, pending = pending[: self.frame_bytes], pending[self.frame_bytes :]
+                        await self.on_frame(frame)
+                elif msg.type == WSMsgType.TEXT:
+                    if not await self.on_text(json.loads(msg.data)):
                         break
                 else:
                     break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            conn.closed = True
-            if not ws.closed:
-                await ws.close()
-        return ws
+            self.conn.closed = True
+            if not self.ws.closed:
+                await self.ws.close()

@@ -15,11 +15,24 @@ model answers, in order, and afterwards reads what the server received.
 A reply can also be an HTTP error (``Reply(status=500)``), a hang (``Reply(hang_s=10)``: nothing is
 sent until the time is up or the server stops), or a callable that builds the reply from the
 request body. With nothing scripted the server answers ``default`` (an instant short text).
+
+Like the real API it refuses, before any script is used, what OpenAI refuses
+(https://platform.openai.com/docs/api-reference/chat/create, and the error shape of
+https://platform.openai.com/docs/guides/error-codes): a request without ``Authorization: Bearer``
+or, when the stand-in has an ``api_key``, with another key (401); and with 400
+``invalid_request_error`` a body without ``model`` or ``messages``, an unknown role, a user or
+system message without content, an assistant message with neither content nor tool calls, a
+``tool`` message that does not answer a tool call id of the assistant message before it, an
+assistant tool call left without its ``tool`` answer, and a tool whose name breaks
+``^[a-zA-Z0-9_-]{1,64}$`` or whose ``parameters`` is not a JSON Schema of an object. Refused
+requests are kept in :attr:`OpenAIStandIn.refused`. What it cannot check is everything a model
+would judge (whether arguments fit the schema, context length).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -29,7 +42,131 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
 from tests.fakes.threaded_http import ThreadedHTTPStandIn
+
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class InvalidRequest(Exception):
+    """A request OpenAI answers with 400 ``invalid_request_error``."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.param, self.code = message, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": "invalid_request_error",
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def _has_content(content: Any) -> bool:
+    return (isinstance(content, str) and content != "") or (
+        isinstance(content, list) and len(content) > 0
+    )
+
+
+def validate_request(body: dict[str, Any]) -> None:
+    """Raise :class:`InvalidRequest` for what the chat completions API refuses with 400."""
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise InvalidRequest("you must provide a model parameter", "model")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("'messages' must be a non-empty array", "messages")
+    open_calls: list[str] = []  # tool call ids of the last assistant message still unanswered
+    answerable: set[str] = set()
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise InvalidRequest(f"Invalid value for 'messages[{i}].role'", f"messages.[{i}].role")
+        role = message["role"]
+        if open_calls and role != "tool":
+            raise InvalidRequest(
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(open_calls)}",
+                f"messages.[{i}].role",
+            )
+        if role in {"system", "developer", "user"} and not _has_content(message.get("content")):
+            raise InvalidRequest(
+                f"Invalid 'messages[{i}].content': expected a string or an array of content "
+                "parts, got none or an empty one.",
+                f"messages.[{i}].content",
+            )
+        if role == "assistant":
+            calls = message.get("tool_calls") or []
+            if not calls and message.get("content") is None and not message.get("function_call"):
+                raise InvalidRequest(
+                    f"Invalid 'messages[{i}]': an assistant message needs 'content' or "
+                    "'tool_calls'.",
+                    f"messages.[{i}].content",
+                )
+            ids = [str(c.get("id")) for c in calls if isinstance(c, dict)]
+            if len(ids) != len(calls) or not all(ids):
+                raise InvalidRequest(
+                    f"Missing required parameter: 'messages[{i}].tool_calls[].id'.",
+                    f"messages.[{i}].tool_calls",
+                )
+            open_calls, answerable = list(ids), set(ids)
+        elif role == "tool":
+            call_id = message.get("tool_call_id")
+            if call_id not in answerable:
+                raise InvalidRequest(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
+            if "content" not in message or message["content"] is None:
+                raise InvalidRequest(
+                    f"Missing required parameter: 'messages[{i}].content'.",
+                    f"messages.[{i}].content",
+                )
+            open_calls = [c for c in open_calls if c != call_id]
+        else:
+            answerable = set()
+    if open_calls:
+        raise InvalidRequest(
+            "An assistant message with 'tool_calls' must be followed by tool messages responding "
+            f"to each 'tool_call_id'. The following tool_call_ids did not have response "
+            f"messages: {', '.join(open_calls)}",
+            "messages",
+        )
+    for i, tool in enumerate(body.get("tools") or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type") != "function":
+            raise InvalidRequest(f"Invalid 'tools[{i}]': expected a function tool.", f"tools[{i}]")
+        name = function.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            raise InvalidRequest(
+                f"Invalid 'tools[{i}].function.name': string does not match pattern. Expected a "
+                "string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                f"tools[{i}].function.name",
+                "invalid_value",
+            )
+        schema = function.get("parameters", {"type": "object", "properties": {}})
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            raise InvalidRequest(
+                f"Invalid schema for function '{name}': {exc.message}",
+                f"tools[{i}].function.parameters",
+                "invalid_function_parameters",
+            ) from exc
+        if schema.get("type") != "object":
+            raise InvalidRequest(
+                f"Invalid schema for function '{name}': schema must be a JSON Schema of "
+                f"'type: \"object\"', got 'type: \"{schema.get('type')}\"'.",
+                f"tools[{i}].function.parameters",
+                "invalid_function_parameters",
+            )
 
 
 @dataclass
@@ -68,8 +205,13 @@ class OpenAIStandIn(ThreadedHTTPStandIn):
 
     thread_name = "openai-stand-in"
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None
+    ) -> None:
         super().__init__(host=host, port=port)
+        #: the one key accepted; None accepts any bearer token (a local server without a key)
+        self.api_key = api_key
+        self.refused: list[tuple[int, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply | ReplyFactory]] = defaultdict(deque)
         self.requests: list[dict[str, Any]] = []
@@ -105,6 +247,7 @@ class OpenAIStandIn(ThreadedHTTPStandIn):
         with self._lock:
             self._scripts.clear()
             self.requests.clear()
+            self.refused.clear()
 
     def requests_for(self, model: str) -> list[dict[str, Any]]:
         """The request bodies ``model`` received, oldest first."""
@@ -117,6 +260,25 @@ class OpenAIStandIn(ThreadedHTTPStandIn):
             return len(self._scripts[model])
 
     # -- used by the handler -------------------------------------------------------------
+
+    def _refusal(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, Any] | None:
+        """The 401 or 400 OpenAI would answer ``body`` with, or None."""
+        auth = headers.get("authorization", "")
+        token = auth[len("Bearer ") :].strip() if auth.startswith("Bearer ") else ""
+        error: tuple[int, dict[str, Any]] | None = None
+        if not token:
+            error = (401, _auth_error("You didn't provide an API key.", None))
+        elif self.api_key is not None and token != self.api_key:
+            error = (401, _auth_error("Incorrect API key provided.", "invalid_api_key"))
+        else:
+            try:
+                validate_request(body)
+            except InvalidRequest as exc:
+                error = (400, exc.body())
+        if error is not None:
+            with self._lock:
+                self.refused.append((error[0], body))
+        return error
 
     def _next_reply(self, body: dict[str, Any]) -> Reply:
         with self._lock:
@@ -155,9 +317,18 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
-        body = json.loads(raw or b"{}")
-        body["_headers"] = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._json(400, InvalidRequest("We could not parse the JSON body.").body())
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
         state = self.server_state
+        refusal = state._refusal(headers, body)
+        if refusal is not None:
+            self._json(*refusal)
+            return
+        body["_headers"] = headers
         reply = state._next_reply(body)
         if reply.hang_s:
             state._stopping.wait(reply.hang_s)
@@ -219,6 +390,12 @@ class _Handler(BaseHTTPRequestHandler):
         payload = f"data: {data}\n\n".encode()
         self.wfile.write(f"{len(payload):x}\r\n".encode() + payload + b"\r\n")
         self.wfile.flush()
+
+
+def _auth_error(message: str, code: str | None) -> dict[str, Any]:
+    return {
+        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    }
 
 
 def _base(model: str) -> dict[str, Any]:

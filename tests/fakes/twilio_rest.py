@@ -12,6 +12,14 @@ The real ``twilio`` client talks to it over HTTP when its requests are re-based
 checks HTTP Basic auth (account SID, auth token; 401 with Twilio's error 20003 otherwise) and the
 account in the path, records every request, and answers with Twilio-shaped JSON resources.
 
+It refuses what Twilio refuses (https://www.twilio.com/docs/api/errors/<code>): a call SID it does
+not know (404, 20404: calls exist once :meth:`TwilioStandIn.set_call_status` registered them, as
+the simulated caller does when it dials), an update to a call that is no longer in progress
+(400, 21220 "Invalid call state for this update" — a completed call cannot be redirected or
+hung up again), and phone numbers that are not E.164 (``+`` and up to 15 digits: 21211 for
+``To``, 21212 for ``From``; https://www.twilio.com/docs/glossary/what-e164). What it cannot know
+is whether a valid-looking number exists or can receive SMS (Twilio's 21614 and friends).
+
     twilio = TwilioStandIn(account_sid="AC…", auth_token="…").start()
     # config: twilio.api_base_url = twilio.base_url
     await twilio.wait_for_messages(1, to="+15550001111")
@@ -26,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -40,6 +49,8 @@ from twilio.request_validator import RequestValidator
 from tests.fakes.threaded_http import ThreadedHTTPStandIn
 
 MAX_BODY_CHARS = 1600
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+LIVE_STATES = {"queued", "ringing", "in-progress"}
 
 
 def sign_webhook(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -80,6 +91,7 @@ class TwilioStandIn(ThreadedHTTPStandIn):
         self.requests: list[RecordedRequest] = []
         self.messages: list[dict[str, Any]] = []
         self.call_updates: list[dict[str, Any]] = []
+        self.calls: dict[str, str] = {}  # CallSid -> status
         self.fail_next: list[tuple[int, int, str]] = []  # (http status, twilio code, message)
 
     # -- control -------------------------------------------------------------------------
@@ -105,6 +117,11 @@ class TwilioStandIn(ThreadedHTTPStandIn):
         """Refuse the next create/update request with a Twilio error."""
         with self._lock:
             self.fail_next.append((status, code, message))
+
+    def set_call_status(self, call_sid: str, status: str) -> None:
+        """Twilio's view of a call: a call is known once it has a status (``in-progress``…)."""
+        with self._lock:
+            self.calls[call_sid] = status
 
     def messages_to(self, number: str) -> list[dict[str, Any]]:
         """Messages sent to ``number``, oldest first."""
@@ -182,13 +199,25 @@ class TwilioStandIn(ThreadedHTTPStandIn):
             self.messages.append(message)
         return message
 
-    def _update_call(self, call_sid: str, params: dict[str, str]) -> dict[str, Any]:
-        now = formatdate(usegmt=True)
-        update = {"call_sid": call_sid, **params}
+    def _update_call(self, call_sid: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self._lock:
-            self.call_updates.append(update)
-        status = params.get("Status", "in-progress")
-        return {
+            state = self.calls.get(call_sid)
+            if state is None:
+                return 404, _error(
+                    404,
+                    20404,
+                    f"The requested resource {self._resource_uri('Calls', call_sid)} was not found",
+                )
+            if state not in LIVE_STATES:
+                return 400, _error(
+                    400, 21220, f"Call is not in-progress (it is {state}). Cannot update it."
+                )
+            status = params.get("Status", "in-progress")
+            if status in {"completed", "canceled"}:
+                self.calls[call_sid] = "completed"
+            self.call_updates.append({"call_sid": call_sid, **params})
+        now = formatdate(usegmt=True)
+        return 200, {
             "sid": call_sid,
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
@@ -197,7 +226,7 @@ class TwilioStandIn(ThreadedHTTPStandIn):
             "direction": "inbound",
             "from": None,
             "to": None,
-            "status": status,
+            "status": self.calls[call_sid],
             "uri": self._resource_uri("Calls", call_sid),
         }
 
@@ -256,8 +285,16 @@ class _Handler(BaseHTTPRequestHandler):
         if parts[3:] == ["Messages.json"]:
             if "To" not in params:
                 return 400, _error(400, 21604, "A 'To' phone number is required.")
+            if not E164.match(params["To"].removeprefix("whatsapp:")):
+                return 400, _error(
+                    400, 21211, f"The 'To' number {params['To']} is not a valid phone number."
+                )
             if "From" not in params and "MessagingServiceSid" not in params:
                 return 400, _error(400, 21603, "A 'From' phone number is required.")
+            if "From" in params and not E164.match(params["From"].removeprefix("whatsapp:")):
+                return 400, _error(
+                    400, 21212, f"The 'From' number {params['From']} is not a valid phone number."
+                )
             if not params.get("Body") and "MediaUrl" not in request.lists:
                 return 400, _error(400, 21602, "Message body is required.")
             if len(params.get("Body", "").encode("utf-16-le")) // 2 > MAX_BODY_CHARS:
@@ -266,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             return 201, state._create_message(params, request.lists)
         if len(parts) == 5 and parts[3] == "Calls" and parts[4].endswith(".json"):
-            return 200, state._update_call(parts[4][: -len(".json")], params)
+            return state._update_call(parts[4][: -len(".json")], params)
         return 404, _error(404, 20404, f"The requested resource {request.path} was not found")
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:

@@ -194,20 +194,41 @@ async def test_idle_and_abandoned_chats_end_once_across_two_gateways(
         "CALLCENTER_GATEWAY__REAPER_INTERVAL_S": "0.3",
     }
     replicas = [service_factory("gateway", port=free_port(), extra_env=short) for _ in range(2)]
+    # Every publish of call.ended, read on a core subscription: JetStream drops a duplicate
+    # Nats-Msg-Id, so the stream could never show a second publish.
+    published: list[dict[str, Any]] = []
 
-    async with websockets.connect(_ws_url(replicas[0])) as ws:
-        silent_call = json.loads(await ws.recv())["call_id"]
-        ended = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-        assert ended == {"type": "ended", "reason": "idle_timeout"}
+    async def record(msg: Any) -> None:
+        published.append(json.loads(msg.data))
 
-    async with websockets.connect(_ws_url(replicas[1])) as ws:
-        dropped_call = json.loads(await ws.recv())["call_id"]
-        await _turn(ws, "Where is my order ORD-1001?")
-    # The socket is gone without an "end": after the resume grace a reaper ends the call.
+    sub = await bus.nc.subscribe(bus.subject("call.ended"), cb=record)
+    try:
+        async with websockets.connect(_ws_url(replicas[0])) as ws:
+            silent_call = json.loads(await ws.recv())["call_id"]
+            ended = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+            assert ended == {"type": "ended", "reason": "idle_timeout"}
+
+        async with websockets.connect(_ws_url(replicas[1])) as ws:
+            dropped_call = json.loads(await ws.recv())["call_id"]
+            await _turn(ws, "Where is my order ORD-1001?")
+        # The socket is gone without an "end": after the resume grace a reaper ends the call.
+        for call_id in (silent_call, dropped_call):
+            await _events_for(bus, call_id, "call.ended", expect=1, timeout_s=15)
+        # A marker chat that starts now is ended by a reaper only after its own idle timeout,
+        # so by the time its call.ended is published both replicas' reapers have passed over
+        # the first two calls again: a second publish of theirs would have come before it.
+        async with websockets.connect(_ws_url(replicas[0])) as ws:
+            marker = json.loads(await ws.recv())["call_id"]
+            await asyncio.wait_for(ws.recv(), timeout=10)
+        await _events_for(bus, marker, "call.ended", expect=1, timeout_s=15)
+        deadline = asyncio.get_running_loop().time() + 10
+        while marker not in [e["call_id"] for e in published]:
+            assert asyncio.get_running_loop().time() < deadline, "marker publish not seen"
+            await asyncio.sleep(0.05)
+    finally:
+        await sub.unsubscribe()
     for call_id, turns in ((silent_call, 0), (dropped_call, 1)):
-        events = await _events_for(bus, call_id, "call.ended", expect=1, timeout_s=15)
-        await asyncio.sleep(1.0)  # give a second publisher every chance to show up
-        events = await _events_for(bus, call_id, "call.ended", expect=2, timeout_s=0)
+        events = [e for e in published if e["call_id"] == call_id]
         assert len(events) == 1, events
         assert events[0]["reason"] == "idle_timeout" and events[0]["turn_count"] == turns
     for proc in replicas:

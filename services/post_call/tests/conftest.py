@@ -11,6 +11,7 @@ import pytest
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.config.sections import SmtpSettings
 from services.post_call.tests.support import PostCall
 from tests.fakes.smtp_server import SmtpCatcher
 from tests.support.admin_gateway import admin_gateway
@@ -19,7 +20,7 @@ from tests.support.environment import TestEnvironment
 
 @pytest.fixture(scope="session")
 def smtp() -> Iterator[SmtpCatcher]:
-    catcher = SmtpCatcher().start()
+    catcher = SmtpCatcher(login=("postcall", "smtp-secret"), starttls=True).start()
     yield catcher
     catcher.stop()
 
@@ -33,7 +34,7 @@ def session_post_call(
     test_env: TestEnvironment,
 ) -> PostCall:
     smtp_config = config.model_copy(
-        update={"smtp": config.smtp.model_copy(update={"host": smtp.host, "port": smtp.port})}
+        update={"smtp": SmtpSettings.model_validate({**config.smtp.model_dump(), **smtp.settings})}
     )
     return PostCall(config=smtp_config, db=db_pool, bus=bus, smtp=smtp, test_env=test_env)
 

@@ -59,7 +59,11 @@ class PhoneSystem:
 
     def caller(self, **kwargs: Any) -> TwilioCaller:
         return TwilioCaller(
-            gateway_url=self.gateway.url, auth_token=AUTH_TOKEN, account_sid=ACCOUNT_SID, **kwargs
+            gateway_url=self.gateway.url,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            on_status=self.twilio.set_call_status,
+            **kwargs,
         )
 
 

@@ -53,9 +53,13 @@ async def test_whole_call(phone: PhoneSystem, events: EventLog) -> None:
     spoken = " ".join(phone.elevenlabs.texts[texts_before:])
     assert turn["assistant_text"].split(".")[0].strip() in spoken
 
-    await caller.hang_up()
+    # Both sides that may end the call act, each with a positive signal, before counting: the
+    # stream closing (the voice pipeline publishes call.ended), then Twilio's status callback
+    # (the gateway has answered it). EventLog is a core subscription: it sees every publish.
+    await caller.hang_up(status_callback=False)
     ended = await events.wait_for("call.ended", call_id)
-    await asyncio.sleep(1.0)
+    assert (await caller.status("completed")).is_success
+    await events.bus.nc.flush()  # whatever the server routed to us before now has arrived
     assert len(events.of("call.ended", call_id)) == 1
     assert ended[0]["channel"] == "voice"
     assert ended[0]["turn_count"] >= 1

@@ -18,6 +18,7 @@ from tests.fakes.twilio_caller import TwilioCaller
 from .conftest import EventLog, PhoneSystem
 
 QUESTION = "How long does shipping take for my order?"
+FOLLOW_UP = "Thanks, can you also check my refund?"
 
 
 @pytest.fixture
@@ -113,8 +114,12 @@ async def test_backchannel_does_not_interrupt(
     # the whole answer was sent, in one stretch
     assert answer.seconds >= len(turns[0]["assistant_text"]) * 0.06 * 0.8
     assert phone.deepgram.finals(caller.call_sid)[-1] == "uh-huh"
-    await asyncio.sleep(1.0)
-    assert len(events.of("turn.completed", call_id)) == 1
+    # A next question is the positive signal: had "uh-huh" become a turn, it would be the
+    # second turn, before this one.
+    phone.deepgram.script(caller.call_sid, FOLLOW_UP)
+    await caller.say(FOLLOW_UP)
+    turns = await events.wait_for("turn.completed", call_id, count=2, timeout_s=30)
+    assert [t["user_text"] for t in turns] == [QUESTION, FOLLOW_UP]
     await caller.hang_up()
 
 

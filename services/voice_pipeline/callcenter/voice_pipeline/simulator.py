@@ -7,6 +7,17 @@ the TwiML ``<Connect><Stream>``, opens the media socket (signed handshake) and s
 ``dtmf`` and ``stop``, echoes ``mark``s and honours ``clear``. It records what the bot sends.
 Speech comes from espeak-ng (``apt-get install -y espeak-ng``) or a WAV file.
 
+It is as strict as Twilio about what the bot sends back
+(https://www.twilio.com/docs/voice/media-streams/websocket-messages, and warning 31951
+https://www.twilio.com/docs/api/errors/31951): only JSON ``media``, ``mark`` and ``clear``
+messages carrying the ``streamSid`` of this stream; anything else is dropped, as Twilio drops it,
+and recorded in :attr:`TwilioCaller.protocol_errors`. A ``mark`` comes back only once the audio
+sent before it has played at real-time pace, and a ``clear`` returns every pending mark at once.
+A ``media`` payload must be base64 of headerless 8 kHz μ-law (error 31924 names "audio/x-mulaw at
+8000 Hz, no file header bytes") in whole 20 ms frames. What Twilio cannot tell and this stand-in
+does not try to: whether μ-law bytes are at the right sample rate — it only rejects payloads that
+look like 16-bit PCM or a WAV/RIFF file.
+
 Used by ``callcenter simulate-call``, the tests (``tests/fakes/twilio_caller.py``) and benches.
 """
 
@@ -14,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import io
 import json
@@ -22,6 +34,7 @@ import subprocess
 import time
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -107,6 +120,34 @@ def speech_ulaw(text: str, *, voice: str = "en-us", words_per_minute: int = 175)
 
 PREBUFFER_S = 0.06  # what a phone line's jitter buffer holds before it starts playing
 
+#: What Twilio accepts from the server on a bidirectional stream (websocket-messages docs).
+OUTBOUND_EVENTS = {"media", "mark", "clear"}
+#: Twilio's warning for a message that breaks the Media Streams protocol, e.g. a wrong streamSid.
+INVALID_MESSAGE = 31951
+
+
+def ulaw_problem(audio: bytes) -> str | None:
+    """Why ``audio`` is not headerless 8 kHz μ-law in whole 20 ms frames, or None if it is.
+
+    Any byte is a μ-law sample, so the checks are the ones a phone line can hear: a RIFF/WAV
+    header, a partial 20 ms frame, and 16-bit PCM sent as if it were μ-law (read as μ-law its
+    low bytes are noise: neighbouring samples no longer follow each other, which real voice and
+    tones at 8 kHz always do).
+    """
+    if not audio:
+        return "empty payload"
+    if audio[:4] == b"RIFF":
+        return "payload carries a RIFF/WAV header"
+    if len(audio) % FRAME_BYTES:
+        return f"payload of {len(audio)} bytes is not whole 20 ms frames ({FRAME_BYTES} bytes)"
+    pcm = np.frombuffer(ulaw_to_pcm16(audio), dtype="<i2").astype(np.float64)
+    if float(np.sqrt(np.mean(pcm * pcm))) >= 500.0:
+        a, b = pcm[:-1] - pcm.mean(), pcm[1:] - pcm.mean()
+        correlation = float(np.sum(a * b) / max(np.sqrt(np.sum(a * a) * np.sum(b * b)), 1e-9))
+        if correlation < 0.3:
+            return f"payload is not 8 kHz μ-law audio (neighbour correlation {correlation:.2f})"
+    return None
+
 
 @dataclass
 class BotAudio:
@@ -122,6 +163,7 @@ class BotAudio:
     stall_s: float = 0.0
     underruns: int = 0
     play_start: float = 0.0
+    cleared_at: float | None = None
 
     def __post_init__(self) -> None:
         self.play_start = self.started + PREBUFFER_S
@@ -133,8 +175,9 @@ class BotAudio:
 
     @property
     def play_end(self) -> float:
-        """When its playback ends (given the stalls so far)."""
-        return self.play_start + self.seconds
+        """When its playback ends (given the stalls so far, and cut short by a ``clear``)."""
+        end = self.play_start + self.seconds
+        return end if self.cleared_at is None else min(end, self.cleared_at)
 
     def add(self, now: float, audio: bytes) -> None:
         """A packet arrived at ``now``."""
@@ -159,7 +202,13 @@ class TwilioCaller:
         from_number: str = "+15551230000",
         to_number: str = "+15559870000",
         public_base_url: str | None = None,
+        on_status: Callable[[str, str], None] | None = None,
     ) -> None:
+        """One call; ``on_status(call_sid, status)`` hears its state as Twilio's REST API knows it.
+
+        That is ``in-progress`` once the webhook connected it and ``completed`` on hang-up.
+        """
+        self.on_status = on_status
         self.gateway_url = gateway_url.rstrip("/")
         self.public_base_url = (public_base_url or gateway_url).rstrip("/")
         self.auth_token = auth_token
@@ -175,6 +224,10 @@ class TwilioCaller:
         self.bot: list[BotAudio] = []
         self.clears: list[float] = []
         self.marks: list[str] = []
+        self.marks_returned: list[tuple[str, float]] = []
+        self.protocol_errors: list[tuple[int, str]] = []
+        self._pending_marks: list[tuple[str, float]] = []
+        self._marks_due: asyncio.Event = asyncio.Event()
         self.closed_code: int | None = None
         self.connected_at: float | None = None
         self.first_audio_at: float | None = None
@@ -231,10 +284,14 @@ class TwilioCaller:
             raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
         self.stream_url = stream.attrib["url"]
         self.parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
+        if self.on_status is not None:
+            self.on_status(self.call_sid, "in-progress")
         return response.text
 
     async def status(self, status: str = "completed") -> httpx.Response:
         """POST the status callback."""
+        if self.on_status is not None:
+            self.on_status(self.call_sid, status)
         params = {
             "AccountSid": self.account_sid,
             "CallSid": self.call_sid,
@@ -279,6 +336,7 @@ class TwilioCaller:
         self.connected_at = time.monotonic()
         self._tasks.append(asyncio.create_task(self._sender()))
         self._tasks.append(asyncio.create_task(self._receiver()))
+        self._tasks.append(asyncio.create_task(self._mark_player()))
 
     async def call(self) -> None:
         """Dial and open the stream."""
@@ -329,15 +387,63 @@ class TwilioCaller:
         except (websockets.ConnectionClosed, asyncio.CancelledError):
             pass
 
+    def _refuse(self, reason: str) -> None:
+        """Drop a message Twilio would drop, and note it (Twilio's debugger shows 31951)."""
+        self.protocol_errors.append((INVALID_MESSAGE, reason))
+
+    def _check(self, raw: str | bytes) -> dict[str, object] | None:
+        """The message if Twilio would accept it from the server, else None (and noted)."""
+        if isinstance(raw, bytes):
+            self._refuse("binary frame (Twilio takes JSON text messages)")
+            return None
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            self._refuse("not JSON")
+            return None
+        if not isinstance(message, dict) or message.get("event") not in OUTBOUND_EVENTS:
+            event = message.get("event") if isinstance(message, dict) else None
+            self._refuse(f"unsupported event {event!r} (only media, mark and clear)")
+            return None
+        if message.get("streamSid") != self.stream_sid:
+            self._refuse(f"streamSid {message.get('streamSid')!r} is not this stream's")
+            return None
+        event = message["event"]
+        if event == "media":
+            media = message.get("media")
+            payload = media.get("payload") if isinstance(media, dict) else None
+            if not isinstance(payload, str):
+                self._refuse("media without media.payload")
+                return None
+            try:
+                audio = base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                self._refuse("media payload is not base64")
+                return None
+            problem = ulaw_problem(audio)
+            if problem is not None:
+                self._refuse(problem)
+                return None
+            message["_audio"] = audio
+        elif event == "mark":
+            mark = message.get("mark")
+            if not isinstance(mark, dict) or not isinstance(mark.get("name"), str):
+                self._refuse("mark without mark.name")
+                return None
+        return message
+
     async def _receiver(self) -> None:
         assert self.ws is not None
         try:
             async for raw in self.ws:
-                message = json.loads(raw)
+                message = self._check(raw)
+                if message is None:
+                    continue
                 event = message.get("event")
                 now = time.monotonic()
                 if event == "media":
-                    audio = base64.b64decode(message["media"]["payload"])
+                    audio = message["_audio"]
+                    assert isinstance(audio, bytes)
                     if self.first_audio_at is None:
                         self.first_audio_at = now
                     if not self.bot or self._cleared or now > self.bot[-1].play_end + 0.6:
@@ -348,23 +454,67 @@ class TwilioCaller:
                 elif event == "clear":
                     self.clears.append(now)
                     self._cleared = True
+                    if self.bot:
+                        self.bot[-1].cleared_at = now
+                    # A clear empties Twilio's buffer and sends back every pending mark.
+                    for name, _ in self._pending_marks:
+                        await self._return_mark(name)
+                    self._pending_marks.clear()
                 elif event == "mark":
-                    name = str((message.get("mark") or {}).get("name", ""))
+                    name = str(message["mark"]["name"])  # type: ignore[index]
                     self.marks.append(name)
-                    await self._send(
-                        {
-                            "event": "mark",
-                            "sequenceNumber": self._next_seq(),
-                            "streamSid": self.stream_sid,
-                            "mark": {"name": name},
-                        }
-                    )
+                    # Twilio answers a mark when the audio sent before it has played.
+                    due = self.bot[-1].play_end if self.bot and not self._cleared else now
+                    self._pending_marks.append((name, max(due, now)))
+                    self._marks_due.set()
         except websockets.ConnectionClosed as exc:
             self.closed_code = exc.rcvd.code if exc.rcvd else None
         finally:
             if self.closed_code is None and self.ws is not None and self.ws.close_code:
                 self.closed_code = self.ws.close_code
             self.closed.set()
+
+    async def _return_mark(self, name: str) -> None:
+        self.marks_returned.append((name, time.monotonic()))
+        await self._send(
+            {
+                "event": "mark",
+                "sequenceNumber": self._next_seq(),
+                "streamSid": self.stream_sid,
+                "mark": {"name": name},
+            }
+        )
+
+    async def _mark_player(self) -> None:
+        """Send each pending mark back once playback reaches it (in order, as Twilio does)."""
+        try:
+            while True:
+                if not self._pending_marks:
+                    self._marks_due.clear()
+                    await self._marks_due.wait()
+                    continue
+                name, due = self._pending_marks[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    # more audio may arrive and stall playback; look again shortly
+                    await asyncio.sleep(min(wait, FRAME_S))
+                    continue
+                self._pending_marks.pop(0)
+                await self._return_mark(name)
+        except (websockets.ConnectionClosed, asyncio.CancelledError):
+            pass
+
+    def assert_protocol_kept(self) -> None:
+        """Raise if the bot sent anything Twilio would have refused (see :attr:`protocol_errors`).
+
+        Raises:
+            AssertionError: at least one message broke the Media Streams protocol.
+
+        """
+        if self.protocol_errors:
+            raise AssertionError(
+                f"the bot broke Twilio's Media Streams protocol: {self.protocol_errors[:5]}"
+            )
 
     async def say(self, text: str | None = None, *, ulaw: bytes | None = None) -> float:
         """Speak (espeak-ng ``text`` or ready ``ulaw``); return when its last sound was sent.
@@ -396,25 +546,36 @@ class TwilioCaller:
     async def wait_for_bot(
         self, *, after: float | None = None, quiet_s: float = 0.8, timeout_s: float = 30.0
     ) -> BotAudio:
-        """Wait until the bot has said something (started after ``after``) and gone quiet."""
+        """Wait until the bot has said something (started after ``after``) and gone quiet.
+
+        Raises:
+            TimeoutError: it did not.
+            AssertionError: the bot broke the Media Streams protocol (Twilio would have dropped
+                those messages, so the caller would not have heard them).
+
+        """
         deadline = time.monotonic() + timeout_s
         since = after if after is not None else 0.0
         while time.monotonic() < deadline:
             fresh = [b for b in self.bot if b.started >= since]
             if fresh and time.monotonic() - self._last_audio_at >= quiet_s:
+                self.assert_protocol_kept()
                 return fresh[-1]
             if self.closed.is_set() and not fresh:
                 break
             await asyncio.sleep(0.05)
+        self.assert_protocol_kept()
         raise TimeoutError(f"the bot said nothing after {since} within {timeout_s}s")
 
     async def wait_speaking(self, *, after: float, timeout_s: float = 30.0) -> None:
-        """Wait until bot audio arrives after ``after``."""
+        """Wait until bot audio arrives after ``after`` (see :meth:`wait_for_bot` for errors)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._last_audio_at >= after:
+                self.assert_protocol_kept()
                 return
             await asyncio.sleep(0.02)
+        self.assert_protocol_kept()
         raise TimeoutError("the bot did not start speaking")
 
     async def hang_up(self, *, status_callback: bool = True) -> None:

@@ -45,6 +45,7 @@ from pipecat.frames.frames import (
     UserIdleTimeoutUpdateFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
@@ -180,9 +181,12 @@ class ConversationTurnProcessor(FrameProcessor):
                 await self._on_transcript(frame.text.strip())
             return
         await self._idle.process_frame(frame)
+        if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_user_turn:
+            # New speech starts a new text; finals that come before the turn is granted (a
+            # barge-in waits for enough words) are the start of that turn, not to be dropped.
+            self._user_text = []
         if isinstance(frame, UserStartedSpeakingFrame):
             self._in_user_turn = True
-            self._user_text = []
             self._caller_stopped_at = None
             self._final_at = None
             await self._caller_active()

@@ -283,6 +283,8 @@ class SmtpSettings(Section):
     username: str | None = None
     password: SecretStr | None = None
     starttls: bool = False
+    #: PEM CA bundle to trust for the server's TLS certificate (None: the system's).
+    tls_ca_file: str | None = None
     from_address: str = "Acme Outfitters Support <support@acme.example>"
     timeout_s: float = 10.0
     company_name: str = "Acme Outfitters"

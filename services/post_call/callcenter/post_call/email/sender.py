@@ -49,6 +49,7 @@ class SmtpSender:
                 username=settings.username,
                 password=settings.password.get_secret_value() if settings.password else None,
                 start_tls=settings.starttls,
+                cert_bundle=settings.tls_ca_file,
                 timeout=settings.timeout_s,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
