@@ -98,6 +98,13 @@ def _pocketsphinx(config: CallCenterConfig, sample_rate: int, tag: str) -> Frame
 
 def _whisper(config: CallCenterConfig, sample_rate: int, tag: str) -> FrameProcessor:
     vp = config.voice_pipeline
+    model_dir = cache_dir(config, "whisper") / vp.whisper_model
+    if not (model_dir / "model.bin").exists() and not vp.speech_download:
+        raise SpeechProviderError(
+            f"whisper model {vp.whisper_model!r} is not in the cache ({model_dir}); "
+            "set voice_pipeline.speech_download: true to fetch it once, or mount a cache "
+            "that holds it"
+        )
     try:
         import faster_whisper
         from pipecat.services.whisper.stt import WhisperSTTService
@@ -106,14 +113,7 @@ def _whisper(config: CallCenterConfig, sample_rate: int, tag: str) -> FrameProce
             "stt_provider whisper needs faster-whisper: "
             "uv pip install 'pipecat-ai[whisper]' (or use pocketsphinx)"
         ) from exc
-    model_dir = cache_dir(config, "whisper") / vp.whisper_model
     if not (model_dir / "model.bin").exists():
-        if not vp.speech_download:
-            raise SpeechProviderError(
-                f"whisper model {vp.whisper_model!r} is not in the cache ({model_dir}); "
-                "set voice_pipeline.speech_download: true to fetch it once, or mount a cache "
-                "that holds it"
-            )
         faster_whisper.download_model(vp.whisper_model, output_dir=str(model_dir))
     return WhisperSTTService(
         sample_rate=sample_rate,
@@ -147,6 +147,12 @@ def _espeak(config: CallCenterConfig, sample_rate: int) -> FrameProcessor:
 
 def _piper(config: CallCenterConfig, sample_rate: int) -> FrameProcessor:
     vp = config.voice_pipeline
+    directory = cache_dir(config, "piper")
+    if not (directory / f"{vp.piper_voice}.onnx").exists() and not vp.speech_download:
+        raise SpeechProviderError(
+            f"piper voice {vp.piper_voice!r} is not in the cache ({directory}); set "
+            "voice_pipeline.speech_download: true to fetch it once, or mount a cache that holds it"
+        )
     try:
         from pipecat.services.piper.tts import PiperTTSService
     except Exception as exc:  # pipecat raises its own error when piper-tts is missing
@@ -154,12 +160,6 @@ def _piper(config: CallCenterConfig, sample_rate: int) -> FrameProcessor:
             "tts_provider piper needs piper-tts: uv pip install 'pipecat-ai[piper]' "
             "(GPL-3.0; or use espeak)"
         ) from exc
-    directory = cache_dir(config, "piper")
-    if not (directory / f"{vp.piper_voice}.onnx").exists() and not vp.speech_download:
-        raise SpeechProviderError(
-            f"piper voice {vp.piper_voice!r} is not in the cache ({directory}); set "
-            "voice_pipeline.speech_download: true to fetch it once, or mount a cache that holds it"
-        )
     return PiperTTSService(
         download_dir=directory,
         sample_rate=sample_rate,

@@ -64,11 +64,11 @@ class PocketsphinxSTTService(SegmentedSTTService):
         """Processing metrics are reported."""
         return True
 
-    def decode(self, pcm: bytes) -> str:
-        """Recognise one segment of 16-bit PCM at the service's sample rate (blocking)."""
+    def decode(self, pcm: bytes, *, sample_rate: int) -> str:
+        """Recognise one segment of 16-bit PCM (blocking); the text a caller means."""
         samples = np.frombuffer(pcm, dtype="<i2")
-        if self.sample_rate != MODEL_RATE:
-            samples = soxr.resample(samples, self.sample_rate, MODEL_RATE)
+        if sample_rate != MODEL_RATE:
+            samples = soxr.resample(samples, sample_rate, MODEL_RATE)
         audio = np.clip(samples, -32768, 32767).astype("<i2").tobytes()
         self._decoder.start_utt()
         self._decoder.process_raw(audio, full_utt=True)
@@ -81,7 +81,7 @@ class PocketsphinxSTTService(SegmentedSTTService):
         await self.start_processing_metrics()
         try:
             async with self._lock:
-                text = await asyncio.to_thread(self.decode, audio)
+                text = await asyncio.to_thread(self.decode, audio, sample_rate=self.sample_rate)
         except Exception as exc:  # the decoder's errors are plain RuntimeErrors
             log.warning("pocketsphinx_failed", error=str(exc))
             yield ErrorFrame(error=f"pocketsphinx: {exc}")
