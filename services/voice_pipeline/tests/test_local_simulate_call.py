@@ -99,6 +99,5 @@ async def test_simulate_call_with_no_keys_answers_from_the_database(
     answer = next(
         line for line in text.splitlines() if line.startswith("  bot   ") and "greeting" not in line
     )
-    assert "ORD-1001" in answer, text
-    assert status in answer.lower(), text
+    assert "ORD-1001" in answer and status in answer.lower(), text  # the order's real status
     assert "call ended:" in text
