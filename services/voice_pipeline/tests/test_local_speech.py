@@ -16,6 +16,7 @@ from callcenter.voice_pipeline.local.pocketsphinx.stt import PocketsphinxSTTServ
 from callcenter.voice_pipeline.simulator import RATE, speech_ulaw, ulaw_to_pcm16
 from callcenter.voice_pipeline.speech import (
     SpeechProviderError,
+    speech_problems,
     speech_services,
     stt_provider,
     tts_provider,
@@ -68,12 +69,17 @@ def test_a_model_missing_from_the_cache_is_a_clear_error(
     cfg = _config(config, tts_provider="piper", speech_cache_dir=str(tmp_path))
     with pytest.raises(SpeechProviderError, match=r"piper voice .* is not in the cache"):
         speech_services(cfg, sample_rate=8000)
+    cfg.voice_pipeline.stt_provider = "whisper"
+    assert len(speech_problems(cfg)) == 2  # said at start-up, before any call
 
 
 def test_espeak_missing_says_how_to_install_it(
     config: CallCenterConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", "")
+    assert speech_problems(_config(config)) == [
+        "tts_provider espeak needs espeak-ng: apt-get install -y espeak-ng"
+    ]
     with pytest.raises(SpeechProviderError, match="apt-get install -y espeak-ng"):
         speech_services(_config(config), sample_rate=8000)
 

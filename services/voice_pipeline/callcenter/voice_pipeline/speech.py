@@ -22,12 +22,16 @@ and a missing model is a clear error at call start otherwise.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from pipecat.processors.frame_processor import FrameProcessor
 
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.logging import get_logger
+
+log = get_logger(__name__)
 
 SpeechServices = tuple[FrameProcessor, FrameProcessor]
 
@@ -68,6 +72,31 @@ def speech_services(config: CallCenterConfig, *, sample_rate: int, tag: str = ""
         _STT[stt_provider(config)](config, sample_rate, tag),
         _TTS[tts_provider(config)](config, sample_rate),
     )
+
+
+def speech_problems(config: CallCenterConfig) -> list[str]:
+    """What would stop the chosen providers at a call's start (cheap checks, no model loaded)."""
+    vp = config.voice_pipeline
+    problems: list[str] = []
+    if tts_provider(config) == "espeak" and shutil.which("espeak-ng") is None:
+        problems.append("tts_provider espeak needs espeak-ng: apt-get install -y espeak-ng")
+    if stt_provider(config) == "whisper" and not vp.speech_download:
+        if not (cache_dir(config, "whisper") / vp.whisper_model / "model.bin").exists():
+            problems.append(f"whisper model {vp.whisper_model!r} is not in the cache")
+    if tts_provider(config) == "piper" and not vp.speech_download:
+        if not (cache_dir(config, "piper") / f"{vp.piper_voice}.onnx").exists():
+            problems.append(f"piper voice {vp.piper_voice!r} is not in the cache")
+    return problems
+
+
+def log_speech_providers(config: CallCenterConfig) -> None:
+    """Say at start-up which providers calls will use, and what would stop them."""
+    stt, tts = stt_provider(config), tts_provider(config)
+    problems = speech_problems(config)
+    if problems:
+        log.error("speech providers cannot run", stt=stt, tts=tts, problems=problems)
+    else:
+        log.info("speech providers", stt=stt, tts=tts)
 
 
 def cache_dir(config: CallCenterConfig, provider: str) -> Path:
