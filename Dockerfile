@@ -92,6 +92,14 @@ RUN CALLCENTER_CONFIG=/src/config.yaml /app/.venv/bin/python -c \
 FROM base AS runtime
 ARG SERVICE
 ENV CC_SERVICE=${SERVICE}
+# The voice pipeline's embedded TTS is the espeak-ng program; local model weights (whisper,
+# piper) live in a volume mounted at the speech cache (compose / chart mount it).
+ENV CALLCENTER_VOICE_PIPELINE__SPEECH_CACHE_DIR=/app/speech-cache
+RUN if [ "$SERVICE" = "voice_pipeline" ]; then \
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends espeak-ng \
+      && rm -rf /var/lib/apt/lists/* \
+      && mkdir -p /app/speech-cache && chown callcenter:callcenter /app/speech-cache; \
+    fi
 COPY --from=build --chown=callcenter:callcenter /app/.venv /app/.venv
 COPY --from=build /app/health-port /app/health-port
 COPY scripts/healthcheck.sh /usr/local/bin/callcenter-healthcheck

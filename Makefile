@@ -13,8 +13,9 @@ run: install migrate seed up ## install, migrate, seed demo data, start every se
 uv:
 	@command -v uv >/dev/null 2>&1 || test -x "$(UV)" || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
-install: uv ## install every workspace package and the dev tools from uv.lock
+install: uv ## install every workspace package and the dev tools from uv.lock (and espeak-ng)
 	$(UV) sync --all-packages --frozen
+	bash scripts/install-test-deps.sh --speech
 
 migrate: ## apply database migrations (idempotent)
 	$(UV) run --frozen callcenter migrate

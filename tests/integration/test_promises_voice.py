@@ -18,8 +18,15 @@ KEYS = ("DEEPGRAM_API_KEY", "ELEVENLABS_API_KEY", "CALLCENTER_DEEPGRAM__API_KEY"
         "CALLCENTER_ELEVENLABS__API_KEY")  # fmt: skip
 
 
+#: The cloud vendors chosen explicitly: with ``auto`` and no keys the embedded speech runs.
+CLOUD = {
+    "CALLCENTER_VOICE_PIPELINE__STT_PROVIDER": "deepgram",
+    "CALLCENTER_VOICE_PIPELINE__TTS_PROVIDER": "elevenlabs",
+}
+
+
 def keyless(env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in KEYS}
+    return {**{k: v for k, v in env.items() if k not in KEYS}, **CLOUD}
 
 
 def test_config_check_warns_that_voice_cannot_work(test_env: TestEnvironment) -> None:
@@ -38,6 +45,12 @@ def test_config_check_warns_that_voice_cannot_work(test_env: TestEnvironment) ->
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert with_keys.returncode == 0 and "voice calls cannot work" not in with_keys.stderr
+    embedded = subprocess.run(
+        [sys.executable, "-m", "callcenter.common.cli", "config", "check"],
+        env={k: v for k, v in keyless({**os.environ, **test_env.env}).items() if k not in CLOUD},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert embedded.returncode == 0 and "voice calls cannot work" not in embedded.stderr
 
 
 async def test_voice_readyz_says_what_it_lacks_and_simulate_call_fails_fast(

@@ -116,6 +116,9 @@ spec:
               mountPath: /var/run/secrets/callcenter
               readOnly: true
             {{- end }}
+            {{- with $svc.extraVolumeMounts }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -126,6 +129,9 @@ spec:
         - name: secrets
           secret:
             secretName: {{ . }}
+        {{- end }}
+        {{- with $svc.extraVolumes }}
+        {{- toYaml . | nindent 8 }}
         {{- end }}
       {{- with $svc.nodeSelector }}
       nodeSelector:

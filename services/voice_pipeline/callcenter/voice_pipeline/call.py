@@ -34,8 +34,6 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.services.deepgram.stt import DeepgramSTTService
-from pipecat.services.elevenlabs.tts import ElevenLabsTTSService
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_stop import (
     SpeechTimeoutUserTurnStopStrategy,
@@ -58,6 +56,7 @@ from callcenter.voice_pipeline import metrics
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.serializer import CallSerializer
 from callcenter.voice_pipeline.smart_turn import SharedSmartTurn
+from callcenter.voice_pipeline.speech import speech_services
 from callcenter.voice_pipeline.taps import HeardTap, SynthesisTap
 from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
 from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
@@ -181,7 +180,7 @@ class CallSession:
             if self.worker is not None:
                 await self.worker.cancel(reason=self.end_reason)
 
-        stt, tts = self._speech_services()
+        stt, tts = speech_services(cfg, sample_rate=SAMPLE_RATE, tag=self.call.call_sid)
         watchdog = CallWatchdog(
             providers=[stt, tts],
             max_call_s=vp.max_call_s,
@@ -226,30 +225,6 @@ class CallSession:
                 HeardTap(turns=self.turns),
             ]
         )
-
-    def _speech_services(self) -> tuple[FrameProcessor, FrameProcessor]:
-        cfg = self.deps.config
-        dg = cfg.deepgram
-        stt = DeepgramSTTService(
-            api_key=dg.api_key.get_secret_value() if dg.api_key else "",
-            base_url=dg.url or "",
-            sample_rate=SAMPLE_RATE,
-            tag=self.call.call_sid,
-            settings=DeepgramSTTService.Settings(
-                model=dg.model, language=dg.language, interim_results=True, punctuate=True
-            ),
-        )
-        el = cfg.elevenlabs
-        tts_kwargs: dict[str, Any] = {}
-        if el.url:
-            tts_kwargs["url"] = el.url
-        tts = ElevenLabsTTSService(
-            api_key=el.api_key.get_secret_value() if el.api_key else "",
-            sample_rate=SAMPLE_RATE,
-            settings=ElevenLabsTTSService.Settings(voice=el.voice_id, model=el.model),
-            **tts_kwargs,
-        )
-        return stt, tts
 
     def _set_reason(self, reason: str) -> None:
         if self.end_reason is None:

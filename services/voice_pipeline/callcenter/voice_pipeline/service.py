@@ -23,6 +23,7 @@ from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.call import POLICY_VIOLATION, CallSession, VoiceDeps, serve_call
 from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
 from callcenter.voice_pipeline.smart_turn import load_shared_model
+from callcenter.voice_pipeline.speech import log_speech_providers
 
 log = get_logger(__name__)
 
@@ -116,6 +117,7 @@ async def serve() -> None:
         if config.voice_pipeline.smart_turn:
             await asyncio.to_thread(load_shared_model)
         log.info("call capacity", calls=admission.capacity)
+        log_speech_providers(config)
         replica = f"{socket.gethostname()}:{config.voice_pipeline.port}"
         reporter = asyncio.create_task(
             report_load(runtime.redis, config.redis.key_prefix, replica, admission)

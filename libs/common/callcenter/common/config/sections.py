@@ -149,6 +149,20 @@ class VoicePipelineSettings(Section):
     overflow_text: str = (
         "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
     )
+    # --- speech providers (issue 17) ---
+    #: speech-to-text: deepgram (cloud), pocketsphinx (embedded, no key, no download) or whisper
+    #: (faster-whisper, weights in speech_cache_dir); auto: deepgram when its key is set
+    stt_provider: Literal["auto", "deepgram", "pocketsphinx", "whisper"] = "auto"
+    #: text-to-speech: elevenlabs (cloud), espeak (embedded espeak-ng) or piper (voice in
+    #: speech_cache_dir); auto: elevenlabs when its key is set
+    tts_provider: Literal["auto", "elevenlabs", "espeak", "piper"] = "auto"
+    #: where local model weights live (fetched once, or baked into the image / a mounted volume)
+    speech_cache_dir: str = "~/.cache/callcenter/speech"
+    #: download missing whisper/piper weights into the cache; false: fail with a clear error
+    speech_download: bool = False
+    whisper_model: str = "tiny.en"
+    piper_voice: str = "en_US-lessac-low"
+    espeak_voice: str = "en-us"
 
 
 class ConversationSettings(Section):

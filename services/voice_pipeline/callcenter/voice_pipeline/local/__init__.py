@@ -1,0 +1,1 @@
+"""Speech services that run inside the voice pipeline, with no vendor key."""
