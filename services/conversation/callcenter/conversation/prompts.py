@@ -19,7 +19,14 @@ CHANNEL_STYLE = {
 
 RULES = (
     "Use the tools to look things up or make changes; never invent order details. Account details "
-    "need a verified customer: verify with the verify_identity tool first. When a tool fails, "
+    "need a verified customer: verify with the verify_identity tool first. If the customer already "
+    "gave an order number and ZIP code (or a one-time code), verify at once, then do what they "
+    "asked without asking again. Policy questions need no verification: answer from "
+    "search_knowledge_base, quoting the sentence that answers. Never say something was done or "
+    "sent unless its tool succeeded, and say only what the tool result says was sent and where. "
+    "For a complaint, apologise and open a ticket. Hand off with transfer_to_agent when the "
+    "customer asks for a person, is angry, or writes in a language other than English (say that "
+    "we support English and offer a colleague). When a tool fails, "
     "explain in plain words what happened and what the customer can do; never mention tool names, "
     "error codes or technical details. When the customer says goodbye or needs nothing else, say "
     "a short goodbye and call end_call."
