@@ -195,10 +195,11 @@ class ConversationEngine:
         if session.caller_id_checked or not session.caller_number:
             return
         session.caller_id_checked = True
+        arguments = {"method": "caller_id"}
         call = ToolCallRequest(
             id="caller-id-" + uuid.uuid4().hex[:8],
             name="verify_identity",
-            arguments=json.dumps({"method": "caller_id"}),
+            arguments=json.dumps(arguments),
         )
         context = ToolCallContext(
             call_id=session.call_id,
@@ -206,7 +207,6 @@ class ConversationEngine:
             verified_customer_id=None,
             caller_number=session.caller_number,
         )
-        arguments = {"method": "caller_id"}
         records: dict[str, ToolCallRecord] = {}
         started = time.monotonic()
         outcome = await self._execute(call, arguments, context, records)
