@@ -26,10 +26,10 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.threaded_http import ThreadedHTTPStandIn
+from tests.fakes.threaded_http import StandInHTTPServer, ThreadedHTTPStandIn
 
 
 @dataclass
@@ -126,7 +126,7 @@ class OpenAIStandIn(ThreadedHTTPStandIn):
         return item(body) if callable(item) else item
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _QuietServer(StandInHTTPServer):
     """A client that hangs up mid-stream (a cancelled turn, a timeout) is not an error here."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
