@@ -8,7 +8,8 @@ conversation services (``python -m callcenter.<name>``, logging at WARNING), and
 process). For each LLM path (``llm.models[].client``: ``openai`` is the lean httpx client,
 ``litellm`` the translation layer), each kind of turn (**plain**: one LLM round; **tool**: the
 model calls ``check_order_status``, then answers) and each level of S concurrent sessions (each
-takes its turns one after another, as a customer does), three runs, interleaved:
+takes its turns one after another, as a customer does, in conversations of
+``TURNS_PER_CONVERSATION`` turns), three runs, interleaved:
 
 * **direct** (the baseline): ``ConversationEngine.turn`` called in this process (session in
   Redis, turn lock, the LLM over HTTP, tools over NATS to the tools process, turn.completed);
@@ -53,6 +54,8 @@ from tests.support.processes import ServiceProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPEATS = 3
+#: a customer's conversation: its history (in the prompt and the session) grows with each turn
+TURNS_PER_CONVERSATION = 8
 QUESTIONS = {
     "plain": "Hello, what are your opening hours?",
     "tool": "Where is my order ORD-1001?",
@@ -143,17 +146,20 @@ async def run_level(sessions: int, turns_each: int, kind: str, open_session: Ses
     row = Row(client="", kind=kind, run="", sessions=sessions)
 
     async def caller() -> None:
-        async with open_session() as one_turn:
-            for _ in range(turns_each):
-                started = time.perf_counter()
-                try:
-                    text = await one_turn(QUESTIONS[kind])
-                except Exception:
-                    row.failed += 1
-                    continue
-                row.latencies.append((time.perf_counter() - started) * 1000)
-                if not text:
-                    row.failed += 1
+        left = turns_each
+        while left > 0:  # conversations of a realistic length, one after another
+            async with open_session() as one_turn:
+                for _ in range(min(left, TURNS_PER_CONVERSATION)):
+                    left -= 1
+                    started = time.perf_counter()
+                    try:
+                        text = await one_turn(QUESTIONS[kind])
+                    except Exception:
+                        row.failed += 1
+                        continue
+                    row.latencies.append((time.perf_counter() - started) * 1000)
+                    if not text:
+                        row.failed += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(sessions)))

@@ -16,18 +16,20 @@ from tests.fakes.openai_server import OpenAIStandIn, Reply
 from .conftest import Conversation, with_models
 
 
+def on_client(config: CallCenterConfig, client: str, **entry: object) -> CallCenterConfig:
+    """``config`` whose LLMs are reached through ``client`` (and have ``entry``'s settings)."""
+    models = [m.model_copy(update={"client": client, **entry}) for m in config.llm.models]
+    return config.model_copy(update={"llm": config.llm.model_copy(update={"models": models})})
+
+
 @pytest.mark.parametrize(
     ("client", "agent"), [("openai", "python-httpx/"), ("litellm", "AsyncOpenAI/Python")]
 )
 async def test_each_path_reaches_the_model_its_own_way(
     config: CallCenterConfig, bus, llm: OpenAIStandIn, serve, client: str, agent: str
 ) -> None:
-    cfg = with_models(config, llm, "primary")
-    entry = cfg.llm.models[0].model_copy(
-        update={"client": client, "api_key": SecretStr("sk-test-key")}
-    )
     engine = await serve(
-        cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"models": [entry]})})
+        on_client(with_models(config, llm, "primary"), client, api_key=SecretStr("sk-test-key"))
     )
     assert engine.models[0].name == "openai/primary"
     llm.script("primary", Reply(text="Hello there."))
@@ -74,3 +76,17 @@ def test_litellm_is_imported_only_for_a_model_that_needs_it() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+async def test_lean_path_keeps_one_connection_across_turns(
+    config: CallCenterConfig, bus, llm: OpenAIStandIn, serve
+) -> None:
+    engine = await serve(on_client(with_models(config, llm, "primary"), "openai"))
+    llm.script("primary", Reply(text="One."), Reply(text="Two."), Reply(text="Three."))
+    chat = Conversation(bus)
+    for expected in ("One.", "Two.", "Three."):
+        assert (await chat.say("Hi")).text == expected
+    # each stream is read to its end, so its connection goes back to the pool (no new TCP
+    # connection, and no connect CPU, per turn)
+    pool = engine.models[0]._http()._transport._pool
+    assert len(pool.connections) == 1

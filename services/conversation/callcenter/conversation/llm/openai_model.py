@@ -112,12 +112,13 @@ class OpenAICompatibleModel:
         ) as response:
             if response.status_code != 200:
                 raise _status_failure(response.status_code, await response.aread())
+            # read to the end (past ``[DONE]``): a response left unread costs its connection
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
                     continue  # blank separators, comments, event names
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    break
+                    continue
                 for event in _events(json.loads(data), calls):
                     yield event
 
