@@ -94,7 +94,8 @@ class Row:
     sessions: int
     latencies: list[float] = field(default_factory=list)
     wall_s: float = 0.0
-    cpu_s: float = 0.0
+    #: CPU seconds per process on the turn's path ("engine": the direct run's own process)
+    cpu_by: dict[str, float] = field(default_factory=dict)
     failed: int = 0
 
     def figures(self) -> dict[str, float]:
@@ -105,8 +106,8 @@ class Row:
             "p50_ms": statistics.median(self.latencies),
             "p99_ms": percentile(self.latencies, 99),
             "turns_per_s": turns / self.wall_s,
-            "cpu_ms_per_turn": self.cpu_s / max(turns, 1) * 1000,
-        }
+            "cpu_ms_per_turn": sum(self.cpu_by.values()) / max(turns, 1) * 1000,
+        } | {f"cpu_ms_{name}": spent / max(turns, 1) * 1000 for name, spent in self.cpu_by.items()}
 
 
 class Platform:
@@ -267,19 +268,20 @@ async def measure_path(
             }
             for _ in range(REPEATS):  # interleaved, so a busy moment hurts every run alike
                 for name, (open_session, names, in_process) in runs.items():
-                    pids = platform.pids(names)
-                    before = sum(cpu_s(pid) for pid in pids)
+                    pids = dict(zip(names, platform.pids(names), strict=True))
+                    before = {name: cpu_s(pid) for name, pid in pids.items()}
                     own = time.process_time()
                     part = await run_level(sessions, turns_each, kind, open_session)
-                    spent = sum(cpu_s(pid) for pid in pids) - before
+                    spent = {name: cpu_s(pid) - before[name] for name, pid in pids.items()}
                     if in_process:
-                        spent += time.process_time() - own
+                        spent["engine"] = time.process_time() - own
                     for service in services:
                         peak[service] = max(peak[service], rss_mb(platform.pids((service,))[0]))
                     row = merged[name]
                     row.latencies += part.latencies
                     row.wall_s += part.wall_s
-                    row.cpu_s += spent
+                    for process, seconds in spent.items():
+                        row.cpu_by[process] = row.cpu_by.get(process, 0.0) + seconds
                     row.failed += part.failed
             for row in merged.values():
                 rows.append(row)
@@ -294,9 +296,18 @@ def print_row(row: Row) -> None:
     print(
         f"{row.client:<7} {row.kind:<5} {row.sessions:>3} sessions  {row.run:<7} "
         f"turns={f['turns']:<4.0f} p50={f['p50_ms']:7.2f} ms  p99={f['p99_ms']:7.2f} ms  "
-        f"{f['turns_per_s']:6.1f} turns/s  CPU {f['cpu_ms_per_turn']:5.2f} ms/turn"
-        + (f"  FAILED {row.failed}" if row.failed else ""),
+        f"{f['turns_per_s']:6.1f} turns/s  CPU {f['cpu_ms_per_turn']:5.2f} ms/turn "
+        f"({breakdown(f)})" + (f"  FAILED {row.failed}" if row.failed else ""),
         flush=True,
+    )
+
+
+def breakdown(figures: dict[str, float]) -> str:
+    """CPU ms per turn of each process, e.g. ``conversation 3.1 + tools 0.4``."""
+    return " + ".join(
+        f"{key.removeprefix('cpu_ms_')} {value:.2f}"
+        for key, value in figures.items()
+        if key.startswith("cpu_ms_") and key != "cpu_ms_per_turn"
     )
 
 
@@ -397,7 +408,7 @@ def write(rows: list[Row], memory: dict[str, dict[str, float]], *, turns: int, l
         lines.append(
             f"| {row.client} | {row.kind} | {row.sessions} | {row.run} | {f['turns']:.0f} | "
             f"{f['failed']:.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | "
-            f"{f['turns_per_s']:.1f} | {f['cpu_ms_per_turn']:.2f} | {overhead} |"
+            f"{f['turns_per_s']:.1f} | {f['cpu_ms_per_turn']:.2f} ({breakdown(f)}) | {overhead} |"
         )
     lines += ["", "| process | RSS at rest MB | RSS peak under load MB |", "| --- | --- | --- |"]
     for name, figures in memory.items():
