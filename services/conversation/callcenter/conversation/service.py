@@ -121,6 +121,10 @@ class ConversationService:
         await self.responder.stop(grace_s=self.config.gateway.turn_timeout_s)
         if self._background:
             await asyncio.wait(self._background, timeout=10)
+        for model in self.engine.models:  # the LLM clients' pooled connections
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
         turn = TurnRequest.from_bytes(request.data)

@@ -1,9 +1,10 @@
-"""An OpenAI-compatible model reached directly: one streamed ``/chat/completions`` over httpx.
+"""An OpenAI-compatible model reached directly: one streamed ``/chat/completions`` over aiohttp.
 
 OpenAI, Azure's v1 API, vLLM, Ollama, Groq and most hosted open models speak this protocol, so
-they need no translation layer. This path builds the request body itself, keeps one pooled HTTP
-connection per model, and reads the server-sent events line by line: a few milliseconds of CPU
-per turn less than litellm, which stays the path for the vendors it translates.
+they need no translation layer. This path builds the request body itself, keeps its HTTP
+connections pooled, and reads the server-sent events line by line with aiohttp's C parser:
+a fraction of litellm's CPU per turn (and about a quarter of httpx's per request, measured),
+while litellm stays the path for the vendors it translates.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from callcenter.common.config.sections import LLMModelSettings, LLMSettings
 from callcenter.conversation.llm.base import (
@@ -63,22 +64,25 @@ class OpenAICompatibleModel:
             self._headers["api-key"] = key
         else:
             self._headers["Authorization"] = f"Bearer {key}"
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # a read timeout bounds the wait for the answer to start and each gap between chunks
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_s),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=200),
+    def _http(self) -> aiohttp.ClientSession:
+        """The pooled HTTP session (made in the running event loop, on first use)."""
+        if self._session is None or self._session.closed:
+            # the read timeout bounds the wait for the answer to start and each gap between chunks
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self.timeout_s, sock_read=self.timeout_s
             )
-        return self._client
+            self._session = aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(limit=0)
+            )
+        return self._session
 
     async def aclose(self) -> None:
         """Close the pooled connections."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     def body(self, request: ModelRequest) -> dict[str, Any]:
         """The JSON body of the completion request."""
@@ -107,17 +111,15 @@ class OpenAICompatibleModel:
 
     async def _open(self, request: ModelRequest, calls: ToolCallParts) -> AsyncIterator[ModelEvent]:
         content = json.dumps(self.body(request)).encode()
-        async with self._http().stream(
-            "POST", self.url, content=content, headers=self._headers
-        ) as response:
-            if response.status_code != 200:
-                raise _status_failure(response.status_code, await response.aread())
+        async with self._http().post(self.url, data=content, headers=self._headers) as response:
+            if response.status != 200:
+                raise _status_failure(response.status, await response.read())
             # read to the end (past ``[DONE]``): a response left unread costs its connection
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
+            async for line in response.content:
+                if not line.startswith(b"data:"):
                     continue  # blank separators, comments, event names
                 data = line[5:].strip()
-                if data == "[DONE]":
+                if data == b"[DONE]":
                     continue
                 for event in _events(json.loads(data), calls):
                     yield event
@@ -147,9 +149,9 @@ def _status_failure(status: int, raw: bytes) -> ModelFailure:
 
 def _failure(exc: BaseException) -> ModelFailure:
     """A transport error: timeouts move on to the next model; a refused connection may be retried."""
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    if isinstance(exc, TimeoutError):  # aiohttp's read and connect timeouts are TimeoutErrors
         return ModelFailure(f"timed out: {type(exc).__name__}", retryable=False, status=408)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, aiohttp.ClientError):
         return ModelFailure(f"connection failed: {type(exc).__name__}: {exc}", retryable=True)
     return ModelFailure(f"{type(exc).__name__}: {exc}", retryable=False)
 
