@@ -288,6 +288,10 @@ async def measure_path(
                 print_row(row)
     for name in services:
         memory[f"{platform.client} {name}"]["load"] = peak[name]
+    for model in engine.models:  # the direct run's LLM connections
+        close = getattr(model, "aclose", None)
+        if close is not None:
+            await close()
     return rows
 
 
