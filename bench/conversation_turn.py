@@ -5,7 +5,7 @@
 Every part runs in a process of its own, as deployed: the instant LLM stand-in
 (``bench/_chat_llm_stand_in.py``, TCP_NODELAY, real listen backlog), the tools, gateway and
 conversation services (``python -m callcenter.<name>``, logging at WARNING), and the callers (this
-process). For each LLM path (``llm.models[].client``: ``openai`` is the lean httpx client,
+process). For each LLM path (``llm.models[].client``: ``openai`` is the lean aiohttp client,
 ``litellm`` the translation layer), each kind of turn (**plain**: one LLM round; **tool**: the
 model calls ``check_order_status``, then answers) and each level of S concurrent sessions (each
 takes its turns one after another, as a customer does, in conversations of
