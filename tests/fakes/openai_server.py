@@ -39,13 +39,13 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from tests.fakes.threaded_http import ThreadedHTTPStandIn
+from tests.fakes.threaded_http import StandInHTTPServer, ThreadedHTTPStandIn
 
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -288,7 +288,7 @@ class OpenAIStandIn(ThreadedHTTPStandIn):
         return item(body) if callable(item) else item
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _QuietServer(StandInHTTPServer):
     """A client that hangs up mid-stream (a cancelled turn, a timeout) is not an error here."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StandInHTTPServer(ThreadingHTTPServer):
+    """A threaded server that answers like a real one under load.
+
+    A listen backlog of 5 (the default) drops connections under a burst (the client's SYN retry
+    costs it a second), and Nagle's algorithm holds back each small write (a streamed event)
+    until the previous one is acknowledged: a delayed-ACK stall of tens of milliseconds.
+    """
+
+    request_queue_size = 1024
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
 
 
 class ThreadedHTTPStandIn:
     """Base of the stand-ins served by ``http.server`` from a daemon thread."""
 
-    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer
+    server_class: type[ThreadingHTTPServer] = StandInHTTPServer
     thread_name = "stand-in"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:

@@ -1,10 +1,16 @@
-"""The LLM tool loop over conversation.turn, with the stand-in model and the real tools service."""
+"""The LLM tool loop over conversation.turn, with the stand-in model and the real tools service.
+
+Every test runs on both model paths (``llm.models[].client``): the lean OpenAI-compatible client
+and litellm, with the same assertions.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -18,6 +24,27 @@ from tests.fakes.openai_server import OpenAIStandIn, Reply, ToolCall
 from .conftest import Conversation, turn_events, with_models
 
 INTERNAL_WORDS = ("Traceback", "order_not_found", "check_order_status", "Exception", "tool_")
+
+
+def on_path(config: CallCenterConfig, client: str) -> CallCenterConfig:
+    """``config`` whose every LLM is reached through ``client``."""
+    models = [m.model_copy(update={"client": client}) for m in config.llm.models]
+    return config.model_copy(update={"llm": config.llm.model_copy(update={"models": models})})
+
+
+@pytest.fixture(params=["openai", "litellm"])
+def llm_client(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def serve(serve: Callable[..., Any], llm_client: str) -> Callable[..., Any]:
+    """The conversation service with its LLMs on this test's path."""
+
+    async def start(cfg: CallCenterConfig) -> Any:
+        return await serve(on_path(cfg, llm_client))
+
+    return start
 
 
 def tool_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -206,7 +233,7 @@ async def test_failed_tool_reaches_the_customer_as_a_plain_explanation(
 
 
 async def test_unreachable_tools_service_is_explained_not_raised(
-    config: CallCenterConfig, bus, redis_client, llm: OpenAIStandIn, serve
+    config: CallCenterConfig, bus, redis_client, llm: OpenAIStandIn, llm_client: str
 ) -> None:
     # a deployment whose tools service is down: nobody answers tools.call in this namespace
     lonely = config.model_copy(
@@ -219,7 +246,7 @@ async def test_unreachable_tools_service_is_explained_not_raised(
 
     other = await Bus.connect(lonely.nats, name="tests-lonely", ensure=False)
     try:
-        cfg = with_models(lonely, llm, "primary")
+        cfg = on_path(with_models(lonely, llm, "primary"), llm_client)
         engine = build_engine(config=cfg, bus=other, redis=redis_client, publish=False)
         service = ConversationService(config=cfg, bus=other, engine=engine)
         await service.start()

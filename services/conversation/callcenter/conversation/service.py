@@ -27,6 +27,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.conversation.engine import ConversationEngine
 from callcenter.conversation.llm import ChatModel
+from callcenter.conversation.llm.selection import build_llm
 from callcenter.conversation.offline import OfflineModel
 from callcenter.conversation.session import SessionStore
 from callcenter.conversation.tools_client import CachedToolsClient
@@ -41,9 +42,7 @@ def build_models(config: CallCenterConfig) -> list[ChatModel]:
     """The configured LLMs in order, then the offline engine (default and last resort)."""
     models: list[ChatModel] = []
     if config.llm.models:
-        from callcenter.conversation.llm.litellm_model import LiteLLMModel
-
-        models = [LiteLLMModel(entry=entry, settings=config.llm) for entry in config.llm.models]
+        models = [build_llm(entry=entry, settings=config.llm) for entry in config.llm.models]
     if config.llm.offline_fallback or not models:
         models.append(OfflineModel(settings=config.conversation))
     return models
@@ -132,6 +131,10 @@ class ConversationService:
         await self.responder.stop(grace_s=self.config.gateway.turn_timeout_s)
         if self._background:
             await asyncio.wait(self._background, timeout=10)
+        for model in self.engine.models:  # the LLM clients' pooled connections
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _handle(self, request: StreamingRequest) -> AsyncIterator[bytes]:
         turn = TurnRequest.from_bytes(request.data)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -46,7 +46,8 @@ class Session:
 
     def to_json(self) -> str:
         """Serialise for Redis."""
-        return json.dumps(asdict(self))
+        # not asdict(): it deep-copies the whole history first, milliseconds per turn
+        return json.dumps({name: getattr(self, name) for name in self.__dataclass_fields__})
 
     @classmethod
     def from_json(cls, call_id: str, raw: str | None) -> Session:

@@ -233,6 +233,11 @@ class LLMModelSettings(Section):
     api_key_env: str | None = None
     api_base: str | None = None
     timeout_s: float | None = None
+    #: How the model is reached. ``openai``: straight to an OpenAI-compatible
+    #: ``{api_base}/chat/completions`` (OpenAI, Azure's v1 API, vLLM, Ollama, Groq...), a lean
+    #: streaming client; ``litellm``: through litellm, which translates other vendors' APIs;
+    #: ``auto``: ``openai`` for ``openai/...`` models, litellm for the rest.
+    client: Literal["auto", "openai", "litellm"] = "auto"
 
 
 class LLMSettings(Section):

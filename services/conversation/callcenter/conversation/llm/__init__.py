@@ -1,7 +1,9 @@
-"""Models the engine asks for the next step of a turn: LLMs through litellm, and the offline engine.
+"""Models the engine asks for the next step of a turn: LLMs, and the offline engine.
 
-``callcenter.conversation.llm.litellm_model`` is imported only when an LLM is configured: litellm
-takes seconds to import, and the offline engine does not need it.
+An OpenAI-compatible model is reached directly (``openai_model``), any other vendor through
+litellm (``litellm_model``); ``selection`` picks per model from ``llm.models[].client``.
+``litellm_model`` is imported only when a model needs it: litellm takes seconds and ~150 MB to
+import, and neither the lean path nor the offline engine needs it.
 """
 
 from callcenter.conversation.llm.base import (

@@ -16,8 +16,8 @@ from callcenter.conversation.llm.base import (
     ModelFailure,
     ModelRequest,
     TextDelta,
-    ToolCallRequest,
 )
+from callcenter.conversation.llm.completion import ToolCallParts, traced_completion
 
 # litellm fetches a price list from the internet at import unless told to use its bundled copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -28,7 +28,6 @@ litellm.suppress_debug_info = True
 litellm.telemetry = False
 
 log = get_logger(__name__)
-tracer = trace.get_tracer("callcenter.conversation")
 
 _warm = False
 _WARM_TOOL = {
@@ -104,50 +103,34 @@ class LiteLLMModel:
             params["api_key"] = "not-needed"  # local OpenAI-compatible servers take any key
         return params
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
+    def stream(self, request: ModelRequest) -> AsyncIterator[ModelEvent]:
         """Stream one completion; raise :class:`ModelFailure` when it fails or stalls."""
-        calls: dict[int, dict[str, str]] = {}
-        # a span that is not made current: this generator yields to its consumer while it runs
-        span = tracer.start_span(
-            f"llm.completion {self.name}",
-            kind=trace.SpanKind.CLIENT,
-            attributes={
-                "gen_ai.request.model": self.name,
-                "gen_ai.request.temperature": self.temperature,
-                "llm.messages": len(request.messages),
-                "llm.tools": len(request.tools) if request.allow_tools else 0,
-            },
+        return traced_completion(
+            name=self.name,
+            temperature=self.temperature,
+            request=request,
+            open_stream=lambda span, calls: self._open(request, span, calls),
+            classify=_failure,
         )
-        try:
+
+    async def _open(
+        self, request: ModelRequest, span: trace.Span, calls: ToolCallParts
+    ) -> AsyncIterator[ModelEvent]:
+        async with asyncio.timeout(self.timeout_s):
+            with trace.use_span(span, end_on_exit=False):
+                response = await litellm.acompletion(**self._params(request))
+        iterator = response.__aiter__()
+        while True:
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    with trace.use_span(span, end_on_exit=False):
-                        response = await litellm.acompletion(**self._params(request))
-                iterator = response.__aiter__()
-                while True:
-                    try:
-                        async with asyncio.timeout(self.timeout_s):
-                            chunk = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    for event in _events(chunk, calls):
-                        yield event
-            except Exception as exc:
-                failure = _failure(exc)
-                span.set_attribute("llm.error", str(failure))
-                span.set_status(trace.Status(trace.StatusCode.ERROR, str(failure)))
-                raise failure from exc
-            for index in sorted(calls):
-                call = calls[index]
-                yield ToolCallRequest(
-                    id=call["id"] or f"call_{index}", name=call["name"], arguments=call["arguments"]
-                )
-            span.set_attribute("llm.tool_calls", len(calls))
-        finally:
-            span.end()
+                    chunk = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            for event in _events(chunk, calls):
+                yield event
 
 
-def _events(chunk: Any, calls: dict[int, dict[str, str]]) -> list[ModelEvent]:
+def _events(chunk: Any, calls: ToolCallParts) -> list[ModelEvent]:
     """Text from one streamed chunk; tool-call fragments are gathered into ``calls``."""
     out: list[ModelEvent] = []
     for choice in getattr(chunk, "choices", None) or []:
