@@ -2,7 +2,8 @@
 
 Client -> server: :class:`ChatMessage`, :class:`ChatEnd`, :class:`ChatPing`. Server -> client:
 :data:`ChatFrame` (``session``, ``typing``, ``delta``, ``tool``, ``done``, ``error``, ``ended``,
-``pong``, ``reconnect``). A browser page reads these frames too, so they carry no
+``pong``, ``reconnect``, and the agent inbox's ``handoff``, ``held``, ``agent_joined``, ``agent``,
+``agent_left``, ``no_agent``). A browser page reads these frames too, so they carry no
 ``schema_version``: the protocol is versioned by its path, and a reader ignores unknown fields.
 """
 
@@ -107,6 +108,55 @@ class ReconnectFrame(_Frame):
     type: Literal["reconnect"] = "reconnect"
 
 
+# --- the agent inbox (issue 14): a person takes the conversation over ---------------------------
+
+
+class HandoffFrame(_Frame):
+    """The conversation waits for a person; ``text`` tells the visitor so."""
+
+    type: Literal["handoff"] = "handoff"
+    state: str
+    text: str
+
+
+class HeldFrame(_Frame):
+    """The visitor's message was kept for the person who owns the conversation (no bot reply)."""
+
+    type: Literal["held"] = "held"
+
+
+class AgentJoinedFrame(_Frame):
+    """A named agent joined ("You're now talking with <agent>")."""
+
+    type: Literal["agent_joined"] = "agent_joined"
+    agent: str
+    text: str
+
+
+class AgentFrame(_Frame):
+    """A message from a person (the named agent), not from the assistant."""
+
+    type: Literal["agent"] = "agent"
+    agent: str
+    text: str
+
+
+class AgentLeftFrame(_Frame):
+    """The agent left ("<agent> has left the conversation"); the assistant answers again."""
+
+    type: Literal["agent_left"] = "agent_left"
+    agent: str
+    text: str
+
+
+class NoAgentFrame(_Frame):
+    """No person came in time (or outside hours): a ticket was opened and a callback offered."""
+
+    type: Literal["no_agent"] = "no_agent"
+    ticket_id: str | None = None
+    text: str
+
+
 #: A frame the gateway sends, told apart by ``type``.
 ChatFrame = Annotated[
     SessionFrame
@@ -117,7 +167,13 @@ ChatFrame = Annotated[
     | ErrorFrame
     | EndedFrame
     | PongFrame
-    | ReconnectFrame,
+    | ReconnectFrame
+    | HandoffFrame
+    | HeldFrame
+    | AgentJoinedFrame
+    | AgentFrame
+    | AgentLeftFrame
+    | NoAgentFrame,
     Field(discriminator="type"),
 ]
 
