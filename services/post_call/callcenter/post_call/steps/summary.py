@@ -127,10 +127,7 @@ class SummaryStep(Step):
                     or not self.turns_stored.listening
                 ):
                     return rows
-                try:
-                    await asyncio.wait_for(committed.wait(), remaining)
-                except TimeoutError:
-                    pass
+                await self.turns_stored.wait(committed, timeout_s=remaining)
 
     async def _summarise(self, ended: CallEnded, delivery: Delivery) -> bool:
         settings = self.config.post_call

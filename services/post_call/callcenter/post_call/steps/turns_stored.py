@@ -38,6 +38,8 @@ class TurnsStoredListener:
         self._channel = channel
         self._conn: asyncpg.Connection | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        #: How many summaries are waiting for a turn right now.
+        self.waiting = 0
 
     @property
     def listening(self) -> bool:
@@ -77,6 +79,17 @@ class TurnsStoredListener:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[call_id]
+
+    async def wait(self, committed: asyncio.Event, *, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for ``committed`` (from :meth:`watch`); False at the deadline."""
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(committed.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            self.waiting -= 1
+        return True
 
     def _on_notify(self, conn: asyncpg.Connection, pid: int, channel: str, payload: object) -> None:
         for event in self._waiters.get(str(payload), ()):
