@@ -79,7 +79,8 @@ class SummaryStep(Step):
         )
 
     async def start(self) -> None:
-        """Listen for committed turns (a summary waits for its transcript without a retry)."""
+        """Load the summariser; listen for committed turns (a summary waits for its transcript)."""
+        self.summarizer.warm_up()
         await self.turns_stored.start()
 
     async def close(self) -> None:

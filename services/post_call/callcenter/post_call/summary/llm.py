@@ -116,6 +116,10 @@ class LLMSummarizer(Summarizer):
         self._fallback = fallback
         self._system_prompt = SYSTEM_PROMPT.format(company=company)
 
+    def warm_up(self) -> None:
+        """Import litellm now: seconds of CPU that would otherwise block the loop on call one."""
+        _litellm()
+
     async def summarize(
         self, *, channel: str, reason: str, turns: list[TranscriptTurn]
     ) -> tuple[CallSummary, str]:
