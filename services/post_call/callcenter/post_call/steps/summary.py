@@ -136,7 +136,9 @@ class SummaryStep(Step):
         may_retry = delivery.attempt < settings.summary_wait_attempts and not (
             delivery.is_last_attempt
         )
-        wait_s = min(delay, settings.ack_wait_s / 3) if may_retry else 0.0
+        # In a burst the transcript consumer can be seconds behind this one: wait (woken by each
+        # stored turn) up to a third of the ack wait before falling back to a delayed retry.
+        wait_s = settings.ack_wait_s / 3 if may_retry else 0.0
         rows = await self._stored_turns(ended, wait_s=wait_s)
         if len(rows) < ended.turn_count and may_retry:
             raise RetryLater(
