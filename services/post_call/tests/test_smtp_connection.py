@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -89,3 +90,20 @@ async def test_a_connection_the_server_dropped_is_replaced(port: int) -> None:
         controller.stop()
     assert len(first.peers) == 1
     assert len(second.peers) == 2 and len(set(second.peers)) == 1
+
+
+async def test_concurrent_emails_share_a_bounded_set_of_connections(
+    port: int, server: tuple[Controller, PeerRecorder]
+) -> None:
+    _, recorder = server
+    sender = SmtpSender(
+        settings=SmtpSettings(host="127.0.0.1", port=port, from_address="shop@example.com"),
+        max_connections=2,
+    )
+    try:
+        for round_ in range(3):
+            await asyncio.gather(*(sender.send(mail(10 * round_ + i)) for i in range(8)))
+    finally:
+        await sender.close()
+    assert len(recorder.peers) == 24
+    assert 1 <= len(set(recorder.peers)) <= 2

@@ -17,16 +17,17 @@ from callcenter.post_call.email.templates import FollowUp
 class SmtpSender:
     """One message per call to :meth:`send`; the SMTP settings come from ``smtp``.
 
-    Messages go out one at a time over a single connection, opened on the first send and kept
-    for the next ones (a handshake, STARTTLS and login per email cost more than the email).
-    A connection the server has dropped is replaced once; any other failure closes it.
+    Connections are kept open and reused (a handshake, STARTTLS and login per email cost more
+    than the email): a send takes an idle connection or, when all are busy, opens one more, up to
+    ``max_connections`` (sequential sends share one). A connection the server has dropped is
+    replaced once; any other failure closes it.
     """
 
-    def __init__(self, *, settings: SmtpSettings) -> None:
+    def __init__(self, *, settings: SmtpSettings, max_connections: int = 4) -> None:
         self._settings = settings
-        self._client: aiosmtplib.SMTP | None = None
-        self._lock = asyncio.Lock()
-        #: Connections opened so far (for tests and the bench).
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        #: Connections opened so far.
         self.connections_opened = 0
 
     def build(self, *, to: str, mail: FollowUp, message_id: str) -> EmailMessage:
@@ -45,40 +46,41 @@ class SmtpSender:
         return message
 
     async def send(self, message: EmailMessage) -> None:
-        """Send it over the open connection (opened now if there is none).
+        """Send it over a kept connection (opened now if none is idle).
 
         Raises:
             RetryLater: the server could not be reached or refused the message for now.
 
         """
-        async with self._lock:
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
             try:
-                reused = self._client is not None and self._client.is_connected
-                client = await self._connected()
-                try:
+                if client is None or not client.is_connected:
+                    client = await self._open()
                     await client.send_message(message)
-                except aiosmtplib.SMTPServerDisconnected:
-                    if not reused:
-                        raise
-                    # The kept connection had gone stale (server idle timeout): one new one.
-                    await self._drop()
-                    client = await self._connected()
-                    await client.send_message(message)
+                else:
+                    try:
+                        await client.send_message(message)
+                    except aiosmtplib.SMTPServerDisconnected:
+                        # The kept connection had gone stale (server idle timeout): one new one.
+                        client.close()
+                        client = await self._open()
+                        await client.send_message(message)
             except (aiosmtplib.SMTPException, OSError) as exc:
-                await self._drop()
+                if client is not None:
+                    client.close()
                 raise RetryLater(f"SMTP: {type(exc).__name__}: {exc}") from exc
+            self._idle.append(client)
 
     async def close(self) -> None:
-        """Say QUIT and close the kept connection."""
-        async with self._lock:
-            client, self._client = self._client, None
-            if client is not None and client.is_connected:
+        """Say QUIT on the kept connections and close them."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            if client.is_connected:
                 with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                     await client.quit()
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
+    async def _open(self) -> aiosmtplib.SMTP:
         settings = self._settings
         client = aiosmtplib.SMTP(
             hostname=settings.host,
@@ -90,10 +92,4 @@ class SmtpSender:
         )
         await client.connect()
         self.connections_opened += 1
-        self._client = client
         return client
-
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
