@@ -12,9 +12,14 @@ What it measures, in one isolated namespace on the local NATS and PostgreSQL:
   consumers; the clock stops when every call has its email, ticket, CRM activity and metrics.
 
 The LLM is the OpenAI-compatible stand-in (``tests/fakes/openai_server.py``) answering a valid
-structured summary at once; SMTP is the aiosmtpd catcher. Then it accounts for every call: nothing
-lost (every effect present), nothing duplicated (one email, ticket and CRM row per call), no
-dead letters. Figures are printed and written to ``bench/results/post_call_throughput.md``.
+structured summary at once; SMTP is the aiosmtpd catcher; each runs in a process of its own, and the
+load generator (this process) is apart from the post_call process. Then it accounts for every
+call: nothing lost (every effect present), nothing duplicated (one email, ticket and CRM row per
+call, one message per call at the SMTP server), no dead letters, and how many deliveries were
+redeliveries (a nak or retry). Beside each throughput figure it prints the CPU per call: the
+post_call process (or, for the baseline, this process) plus the PostgreSQL backends serving its
+connections, read from ``/proc``. CPU is stable on a shared machine; wall time is not. Figures are
+printed and written to ``bench/results/post_call_throughput.md``.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +46,7 @@ from callcenter.common.logging import configure_logging
 from callcenter.post_call.steps import STEPS, StepContext
 from callcenter.post_call.steps.summary import summarized_from_row
 from callcenter.post_call.telemetry import setup_metrics
-from tests.fakes.openai_server import OpenAIStandIn, Reply
-from tests.fakes.smtp_server import SmtpCatcher
-from tests.support.environment import TestEnvironment, unreachable_services
+from tests.support.environment import TestEnvironment, free_port, unreachable_services
 from tests.support.processes import ServiceProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,6 +61,111 @@ SUMMARY = {
     "follow_up": "We agreed to start a return for order W1001.",
 }
 BASELINE_CONCURRENCY = 16
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+#: The SMTP catcher in a process of its own: prints "ready", then on end of input the count.
+SMTP_SINK = """
+import sys
+from tests.fakes.smtp_server import SmtpCatcher
+catcher = SmtpCatcher(port=int(sys.argv[1])).start()
+print("ready", flush=True)
+sys.stdin.read()
+print(len(catcher.messages), flush=True)
+catcher.stop()
+"""
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (from ``/proc/<pid>/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def local_tcp_ports(pid: int) -> set[int]:
+    """The local TCP ports of the sockets ``pid`` holds open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            next(f)
+            for line in f:
+                cols = line.split()
+                if cols[9] in inodes:
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@dataclass(slots=True)
+class CpuMeter:
+    """CPU of one process and of the PostgreSQL backends serving its connections."""
+
+    pid: int
+    db: asyncpg.Pool
+    process_s: float = 0.0
+    backends_s: float = 0.0
+
+    async def backend_pids(self) -> list[int]:
+        ports = local_tcp_ports(self.pid)
+        rows = await self.db.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", list(ports)
+        )
+        return [r["pid"] for r in rows]
+
+    async def sample(self) -> tuple[float, float]:
+        backends = 0.0
+        for pid in await self.backend_pids():
+            try:
+                backends += process_cpu_s(pid)
+            except OSError:
+                pass
+        return process_cpu_s(self.pid), backends
+
+    async def start(self) -> None:
+        self.process_s, self.backends_s = await self.sample()
+
+    async def used(self) -> tuple[float, float]:
+        """CPU seconds since :meth:`start`: (process, PostgreSQL backends)."""
+        process, backends = await self.sample()
+        return process - self.process_s, backends - self.backends_s
+
+
+def start_llm() -> tuple[subprocess.Popen[str], str]:
+    """The instant LLM stand-in in its own process, and its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--text", json.dumps(SUMMARY)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def start_smtp(port: int) -> subprocess.Popen[str]:
+    """The SMTP catcher in its own process."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SMTP_SINK, str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def stop_smtp(proc: subprocess.Popen[str]) -> int:
+    """Stop the catcher; how many messages it accepted."""
+    out, _ = proc.communicate(timeout=30)
+    return int(out.split()[-1])
 
 
 def call_events(call_id: str, customer_id: str, turns: int) -> list[Event]:
@@ -111,8 +221,8 @@ async def add_contacts(db: asyncpg.Pool, ids: list[str]) -> None:
 
 async def run_baseline(
     config: CallCenterConfig, db: asyncpg.Pool, bus: Bus, ids: list[str], turns: int
-) -> float:
-    """Seconds to run every step in-process for ``ids``."""
+) -> tuple[float, tuple[float, float]]:
+    """Seconds to run every step in-process for ``ids``, and the CPU (this process, backends)."""
     ctx = StepContext(
         config=config,
         db=db,
@@ -137,12 +247,17 @@ async def run_baseline(
             for name in ("crm", "email", "ticket", "metrics"):
                 await steps[name].handle(delivery(summarized))
 
-    started = time.monotonic()
-    await asyncio.gather(*(one(call_id) for call_id in ids))
-    elapsed = time.monotonic() - started
-    for step in steps.values():
-        await step.close()
-    return elapsed
+    try:
+        meter = CpuMeter(pid=os.getpid(), db=db)
+        await meter.start()
+        started = time.monotonic()
+        await asyncio.gather(*(one(call_id) for call_id in ids))
+        elapsed = time.monotonic() - started
+        cpu = await meter.used()
+    finally:
+        for step in steps.values():
+            await step.close()
+    return elapsed, cpu
 
 
 async def complete(db: asyncpg.Pool, ids: list[str]) -> int:
@@ -202,13 +317,19 @@ async def run_pipeline(
     ids: list[str],
     turns: int,
     timeout_s: float,
-) -> tuple[float, float]:
-    """Seconds from the first publish until every call has every effect, and the publish time."""
+) -> tuple[float, float, tuple[float, float]]:
+    """Seconds until every call has every effect, the publish time, the CPU used.
+
+    The CPU is the post_call process's and its PostgreSQL backends' (seconds).
+    """
     proc = ServiceProcess(
         "post_call", env={**env.env, **extra_env}, port=env.ports["post_call"], tag=env.tag
     )
     proc.start()
     try:
+        assert proc.proc is not None
+        meter = CpuMeter(pid=proc.proc.pid, db=db)
+        await meter.start()
         started = time.monotonic()
         for call_id in ids:
             for event in call_events(call_id, f"cust-{call_id}", turns):
@@ -222,9 +343,23 @@ async def run_pipeline(
                     f"\n{proc.log_tail()}"
                 )
             await asyncio.sleep(0.05)
-        return time.monotonic() - started, published
+        elapsed = time.monotonic() - started
+        return elapsed, published, await meter.used()
     finally:
         proc.stop()
+
+
+async def redeliveries(bus: Bus, stream: str) -> dict[str, int]:
+    """Deliveries beyond one per message, per durable consumer (naks, retries, timeouts)."""
+    info = await bus.js.stream_info(stream, subjects_filter=">")
+    per_subject = info.state.subjects or {}
+    extra = {}
+    for consumer in await bus.js.consumers_info(stream):
+        wanted = consumer.config.filter_subject or ">"
+        messages = sum(c for subject, c in per_subject.items() if subject == wanted)
+        delivered = consumer.delivered.consumer_seq if consumer.delivered else 0
+        extra[consumer.name] = delivered - messages
+    return extra
 
 
 async def main(argv: list[str]) -> int:
@@ -239,12 +374,13 @@ async def main(argv: list[str]) -> int:
         print("servers not running:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
 
-    llm = OpenAIStandIn().start()
-    llm.default = Reply(text=json.dumps(SUMMARY))
-    smtp = SmtpCatcher().start()
-    models = [{"model": f"openai/{MODEL}", "api_key": "sk-bench", "api_base": llm.base_url}]
+    llm, llm_url = start_llm()
+    smtp_port = free_port()
+    smtp = start_smtp(smtp_port)
+    models = [{"model": f"openai/{MODEL}", "api_key": "sk-bench", "api_base": llm_url}]
     extra_env = {
-        **smtp.env,
+        "CALLCENTER_SMTP__HOST": "127.0.0.1",
+        "CALLCENTER_SMTP__PORT": str(smtp_port),
         "CALLCENTER_LLM__MODELS": json.dumps(models),
         "CALLCENTER_LOGGING__LEVEL": "WARNING",
     }
@@ -260,11 +396,12 @@ async def main(argv: list[str]) -> int:
         baseline_ids = [f"base-{i:05d}" for i in range(args.calls)]
         await add_contacts(db, pipeline_ids + baseline_ids)
 
-        pipeline_s, publish_s = await run_pipeline(
+        pipeline_s, publish_s, pipeline_cpu = await run_pipeline(
             env, extra_env, db, bus, pipeline_ids, args.turns, args.timeout
         )
         pipeline_account = await account(db, pipeline_ids, args.turns)
-        baseline_s = await run_baseline(config, db, bus, baseline_ids, args.turns)
+        retried = await redeliveries(bus, config.nats.stream)
+        baseline_s, baseline_cpu = await run_baseline(config, db, bus, baseline_ids, args.turns)
         baseline_account = await account(db, baseline_ids, args.turns)
     finally:
         await bus.drain()
@@ -278,12 +415,22 @@ async def main(argv: list[str]) -> int:
             except Exception:
                 pass
         await cleanup.drain()
-        llm.stop()
-        smtp.stop()
+        llm.terminate()
+        llm.wait(timeout=30)
+        mails_at_server = stop_smtp(smtp)
 
     n = args.calls
     pipeline_rate, baseline_rate = n / pipeline_s, n / baseline_s
-    lost = pipeline_account["problems"]
+    lost = dict(pipeline_account["problems"])
+    if mails_at_server != 2 * n:
+        lost["smtp_messages"] = (mails_at_server, 2 * n)
+
+    def cpu_cells(cpu: tuple[float, float]) -> str:
+        process_ms, backends_ms = (1000.0 * c / n for c in cpu)
+        return f"{process_ms:.1f} | {backends_ms:.1f} | {process_ms + backends_ms:.1f}"
+
+    retries = sum(retried.values())
+    summary_retries = sum(v for k, v in retried.items() if "summary" in k)
     lines = [
         "## post_call_throughput",
         "",
@@ -291,13 +438,21 @@ async def main(argv: list[str]) -> int:
         "to an instant OpenAI-compatible stand-in, crm, email over SMTP, ticket, metrics). "
         f"{os.cpu_count()} cores.",
         "",
-        "| run | seconds | calls/s | relative |",
-        "| --- | --- | --- | --- |",
+        "| run | seconds | calls/s | relative | CPU ms/call: process | PostgreSQL | total |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         f"| baseline: steps called in-process, {BASELINE_CONCURRENCY} calls at a time "
-        f"| {baseline_s:.2f} | {baseline_rate:.1f} | 1.00 |",
+        f"| {baseline_s:.2f} | {baseline_rate:.1f} | 1.00 | {cpu_cells(baseline_cpu)} |",
         f"| pipeline: JetStream + one post_call process, all steps as durable consumers "
-        f"| {pipeline_s:.2f} | {pipeline_rate:.1f} | {pipeline_rate / baseline_rate:.2f} |",
+        f"| {pipeline_s:.2f} | {pipeline_rate:.1f} | {pipeline_rate / baseline_rate:.2f} "
+        f"| {cpu_cells(pipeline_cpu)} |",
         "",
+        "CPU per call: user + system time of the process (post_call; for the baseline, the bench "
+        "process itself, which also runs the steps' clients) and of the PostgreSQL backends "
+        "serving its connections, over the run, divided by the calls. The LLM and SMTP stand-ins "
+        "run in processes of their own and are not counted.",
+        f"Redeliveries in the pipeline (deliveries beyond one per message): {retries} "
+        f"({summary_retries} of them call.ended at the summary step).",
+        f"Messages at the SMTP server: {mails_at_server} (expected {2 * n}: both runs).",
         f"Publishing the {n * (args.turns + 1)} events took {publish_s:.2f} s of the pipeline time.",
         f"Accounting (pipeline): {json.dumps(pipeline_account['counts'])} — "
         + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -12,7 +13,13 @@ from callcenter.common.events import CallEnded
 from callcenter.post_call.steps.summary import SummaryStep
 from callcenter.post_call.steps.transcript import TranscriptStep
 from callcenter.post_call.summary import LLMSummarizer, OfflineSummarizer, TranscriptTurn
-from services.post_call.tests.support import PostCall, delivery_of, new_call_id, unhappy_turns
+from services.post_call.tests.support import (
+    PostCall,
+    delivery_of,
+    new_call_id,
+    unhappy_turns,
+    wait_for,
+)
 from tests.fakes.openai_server import OpenAIStandIn, Reply
 
 
@@ -162,6 +169,48 @@ async def test_summary_waits_for_the_transcript_then_settles_for_what_is_stored(
     assert "1 of 3 turns" in status["detail"]
     # A redelivery stores nothing new (and republishes the same event id, deduplicated).
     assert await summary.handle(delivery_of(ended, attempt=last_wait + 1)) is False
+
+
+async def test_a_summary_that_arrives_before_its_turns_waits_for_them_without_a_retry(
+    post_call: PostCall,
+) -> None:
+    """call.ended handled before the turns are stored: the last stored turn wakes the summary."""
+    ctx = post_call.context()
+    # A wait budget far beyond the test's patience: only the commit's notification ends it.
+    settings = ctx.config.post_call.model_copy(
+        update={"summary_wait_delay_s": 600.0, "ack_wait_s": 1800.0}
+    )
+    ctx.config = ctx.config.model_copy(update={"post_call": settings})
+    transcript, summary = TranscriptStep(ctx=ctx), SummaryStep(ctx=ctx)
+    await summary.start()
+    try:
+        call_id = new_call_id()
+        first, *rest = unhappy_turns(call_id, None)
+        await transcript.handle(delivery_of(first))
+        ended = CallEnded(
+            event_id=f"ended-{call_id}",
+            call_id=call_id,
+            channel="chat",
+            reason="customer_ended",
+            duration_s=30.0,
+            turn_count=1 + len(rest),
+        )
+        handling = asyncio.create_task(summary.handle(delivery_of(ended, attempt=1)))
+
+        # The summary has counted one stored turn and is now waiting for the rest.
+        async def summary_waiting() -> bool:
+            return summary.turns_stored.waiting == 1
+
+        await wait_for(summary_waiting, what="the summary to wait for its turns")
+        assert not handling.done()
+        for turn_event in rest:
+            await transcript.handle(delivery_of(turn_event))
+        assert await asyncio.wait_for(handling, 30.0) is True
+        row = await post_call.db.fetchrow("SELECT * FROM summaries WHERE call_id = $1", call_id)
+        assert row["turns_stored"] == row["turns_expected"] == 1 + len(rest)
+    finally:
+        await summary.close()
+    assert not summary.turns_stored.listening
 
 
 def call(name: str, success: bool, order_id: str = "ORD-1", **data: object) -> dict:

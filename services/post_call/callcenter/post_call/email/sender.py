@@ -1,7 +1,9 @@
-"""Sending mail through SMTP with aiosmtplib."""
+"""Sending mail through SMTP with aiosmtplib, over one connection kept open and reused."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
@@ -13,10 +15,20 @@ from callcenter.post_call.email.templates import FollowUp
 
 
 class SmtpSender:
-    """One message per call to :meth:`send`; the SMTP settings come from ``smtp``."""
+    """One message per call to :meth:`send`; the SMTP settings come from ``smtp``.
 
-    def __init__(self, *, settings: SmtpSettings) -> None:
+    Connections are kept open and reused (a handshake, STARTTLS and login per email cost more
+    than the email): a send takes an idle connection or, when all are busy, opens one more, up to
+    ``max_connections`` (sequential sends share one). A connection the server has dropped is
+    replaced once; any other failure closes it.
+    """
+
+    def __init__(self, *, settings: SmtpSettings, max_connections: int = 4) -> None:
         self._settings = settings
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        #: Connections opened so far.
+        self.connections_opened = 0
 
     def build(self, *, to: str, mail: FollowUp, message_id: str) -> EmailMessage:
         """A multipart/alternative message (plain text first, then HTML)."""
@@ -34,23 +46,51 @@ class SmtpSender:
         return message
 
     async def send(self, message: EmailMessage) -> None:
-        """Send it.
+        """Send it over a kept connection (opened now if none is idle).
 
         Raises:
             RetryLater: the server could not be reached or refused the message for now.
 
         """
+        async with self._slots:
+            client = self._idle.pop() if self._idle else None
+            try:
+                if client is None or not client.is_connected:
+                    client = await self._open()
+                    await client.send_message(message)
+                else:
+                    try:
+                        await client.send_message(message)
+                    except aiosmtplib.SMTPServerDisconnected:
+                        # The kept connection had gone stale (server idle timeout): one new one.
+                        client.close()
+                        client = await self._open()
+                        await client.send_message(message)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                if client is not None:
+                    client.close()
+                raise RetryLater(f"SMTP: {type(exc).__name__}: {exc}") from exc
+            self._idle.append(client)
+
+    async def close(self) -> None:
+        """Say QUIT on the kept connections and close them."""
+        idle, self._idle = self._idle, []
+        for client in idle:
+            if client.is_connected:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    await client.quit()
+
+    async def _open(self) -> aiosmtplib.SMTP:
         settings = self._settings
-        try:
-            await aiosmtplib.send(
-                message,
-                hostname=settings.host,
-                port=settings.port,
-                username=settings.username,
-                password=settings.password.get_secret_value() if settings.password else None,
-                start_tls=settings.starttls,
-                cert_bundle=settings.tls_ca_file,
-                timeout=settings.timeout_s,
-            )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise RetryLater(f"SMTP: {type(exc).__name__}: {exc}") from exc
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password.get_secret_value() if settings.password else None,
+            start_tls=settings.starttls,
+            cert_bundle=settings.tls_ca_file,
+            timeout=settings.timeout_s,
+        )
+        await client.connect()
+        self.connections_opened += 1
+        return client

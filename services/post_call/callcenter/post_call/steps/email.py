@@ -48,6 +48,10 @@ class EmailStep(Step):
         super().__init__(ctx=ctx)
         self.sender = SmtpSender(settings=ctx.config.smtp)
 
+    async def close(self) -> None:
+        """Close the kept SMTP connection."""
+        await self.sender.close()
+
     async def handle(self, delivery: Delivery) -> bool:
         """Send (or decide not to), at most once per call.
 

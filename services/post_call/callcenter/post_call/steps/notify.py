@@ -39,6 +39,10 @@ class NotifyStep(Step):
             settings=ctx.config.twilio, from_number=ctx.config.notifications.sms_from
         )
 
+    async def close(self) -> None:
+        """Close the kept SMTP connection."""
+        await self.smtp.close()
+
     async def handle(self, delivery: Delivery) -> bool:
         """Send (or record why not), at most once per notification.
 

@@ -9,6 +9,7 @@ nothing and a second publish is deduplicated (by JetStream, and by each consumer
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 import asyncpg
@@ -18,6 +19,7 @@ from callcenter.common.events import SUBJECT_CALL_ENDED, CallEnded, CallSummariz
 from callcenter.common.logging import get_logger
 from callcenter.common.pii import redact
 from callcenter.post_call.steps.base import Outcome, Step, StepContext
+from callcenter.post_call.steps.turns_stored import TurnsStoredListener, channel_for
 from callcenter.post_call.summary import (
     LLMSummarizer,
     OfflineSummarizer,
@@ -73,6 +75,18 @@ class SummaryStep(Step):
     def __init__(self, *, ctx: StepContext, summarizer: Summarizer | None = None) -> None:
         super().__init__(ctx=ctx)
         self.summarizer = summarizer or make_summarizer(ctx)
+        self.turns_stored = TurnsStoredListener(
+            db=ctx.db, channel=channel_for(ctx.config.database.schema_name)
+        )
+
+    async def start(self) -> None:
+        """Load the summariser; listen for committed turns (a summary waits for its transcript)."""
+        self.summarizer.warm_up()
+        await self.turns_stored.start()
+
+    async def close(self) -> None:
+        """Stop listening."""
+        await self.turns_stored.close()
 
     async def handle(self, delivery: Delivery) -> bool:
         """Summarise (once), then publish call.summarized from the stored row."""
@@ -89,21 +103,45 @@ class SummaryStep(Step):
         await self.ctx.bus.publish(summarized_from_row(row))
         return made
 
+    async def _stored_turns(self, ended: CallEnded, *, wait_s: float) -> list[asyncpg.Record]:
+        """The call's stored turns, waiting up to ``wait_s`` for the transcript to be complete.
+
+        The wait ends as soon as the transcript step commits the last turn (it notifies), so the
+        normal path never naks: call.ended is often handled before its turns are stored.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        with self.turns_stored.watch(ended.call_id) as committed:
+            while True:
+                committed.clear()
+                rows = await self.db.fetch(
+                    """
+                    SELECT turn_index, user_text, assistant_text, tool_calls, interrupted,
+                           customer_id
+                    FROM turns WHERE call_id = $1 ORDER BY turn_index
+                    """,
+                    ended.call_id,
+                )
+                remaining = deadline - loop.time()
+                if (
+                    len(rows) >= ended.turn_count
+                    or remaining <= 0
+                    or not self.turns_stored.listening
+                ):
+                    return rows
+                await self.turns_stored.wait(committed, timeout_s=remaining)
+
     async def _summarise(self, ended: CallEnded, delivery: Delivery) -> bool:
-        rows = await self.db.fetch(
-            """
-            SELECT turn_index, user_text, assistant_text, tool_calls, interrupted, customer_id
-            FROM turns WHERE call_id = $1 ORDER BY turn_index
-            """,
-            ended.call_id,
+        settings = self.config.post_call
+        delay = settings.summary_wait_delay_s * 2 ** (delivery.attempt - 1)
+        may_retry = delivery.attempt < settings.summary_wait_attempts and not (
+            delivery.is_last_attempt
         )
-        waits = self.config.post_call.summary_wait_attempts
-        if (
-            len(rows) < ended.turn_count
-            and delivery.attempt < waits
-            and not delivery.is_last_attempt
-        ):
-            delay = self.config.post_call.summary_wait_delay_s * 2 ** (delivery.attempt - 1)
+        # In a burst the transcript consumer can be seconds behind this one: wait (woken by each
+        # stored turn) up to a third of the ack wait before falling back to a delayed retry.
+        wait_s = settings.ack_wait_s / 3 if may_retry else 0.0
+        rows = await self._stored_turns(ended, wait_s=wait_s)
+        if len(rows) < ended.turn_count and may_retry:
             raise RetryLater(
                 f"transcript incomplete: {len(rows)} of {ended.turn_count} turns stored",
                 delay_s=delay,

@@ -9,7 +9,8 @@ import asyncpg
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.events import SUBJECT_TURN_COMPLETED, TurnCompleted
 from callcenter.common.pii import redact, redact_value
-from callcenter.post_call.steps.base import Outcome, Step
+from callcenter.post_call.steps.base import Outcome, Step, StepContext
+from callcenter.post_call.steps.turns_stored import channel_for, notify_turn_stored
 
 
 class TranscriptStep(Step):
@@ -17,6 +18,10 @@ class TranscriptStep(Step):
 
     name: ClassVar[str] = "transcript"
     subjects: ClassVar[tuple[str, ...]] = (SUBJECT_TURN_COMPLETED,)
+
+    def __init__(self, *, ctx: StepContext) -> None:
+        super().__init__(ctx=ctx)
+        self.channel = channel_for(ctx.config.database.schema_name)
 
     async def handle(self, delivery: Delivery) -> bool:
         """Store the turn (a turn stored before under another event id is kept as it was)."""
@@ -47,6 +52,7 @@ class TranscriptStep(Step):
             stored = await conn.fetchval(
                 "SELECT count(*) FROM turns WHERE call_id = $1", turn.call_id
             )
+            await notify_turn_stored(conn, channel=self.channel, call_id=turn.call_id)
             return Outcome(detail=f"{stored} turns stored")
 
         return await self.effect_once(turn, store)

@@ -43,6 +43,9 @@ class TranscriptTurn:
 class Summarizer(ABC):
     """Turns a transcript into a :class:`CallSummary`."""
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Load what the first summary would otherwise load mid-call (a slow import)."""
+
     @abstractmethod
     async def summarize(
         self, *, channel: str, reason: str, turns: list[TranscriptTurn]

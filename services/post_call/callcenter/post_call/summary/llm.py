@@ -33,6 +33,13 @@ SYSTEM_PROMPT = (
 )
 
 
+#: The structured-output request, built once (the schema is the same for every call).
+RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "call_summary", "schema": CallSummary.model_json_schema()},
+}
+
+
 def render_transcript(turns: list[TranscriptTurn]) -> str:
     """The conversation as plain lines, tool calls noted."""
     lines: list[str] = []
@@ -107,6 +114,11 @@ class LLMSummarizer(Summarizer):
         self._settings = settings
         self._company = company
         self._fallback = fallback
+        self._system_prompt = SYSTEM_PROMPT.format(company=company)
+
+    def warm_up(self) -> None:
+        """Import litellm now: seconds of CPU that would otherwise block the loop on call one."""
+        _litellm()
 
     async def summarize(
         self, *, channel: str, reason: str, turns: list[TranscriptTurn]
@@ -119,16 +131,12 @@ class LLMSummarizer(Summarizer):
         """
         litellm = _litellm()
         messages = [
-            {"role": "system", "content": SYSTEM_PROMPT.format(company=self._company)},
+            {"role": "system", "content": self._system_prompt},
             {
                 "role": "user",
                 "content": f"Channel: {channel}. Ended: {reason}.\n\n{render_transcript(turns)}",
             },
         ]
-        response_format: dict[str, Any] = {
-            "type": "json_schema",
-            "json_schema": {"name": "call_summary", "schema": CallSummary.model_json_schema()},
-        }
         errors: list[str] = []
         for model in self._settings.models:
             try:
@@ -140,7 +148,7 @@ class LLMSummarizer(Summarizer):
                     timeout=model.timeout_s or self._settings.timeout_s,
                     temperature=0,
                     num_retries=self._settings.retries,
-                    response_format=response_format,
+                    response_format=RESPONSE_FORMAT,
                 )
                 content = response.choices[0].message.content or ""
                 summary = CallSummary.model_validate_json(_json_text(content))
