@@ -126,13 +126,16 @@ OUTBOUND_EVENTS = {"media", "mark", "clear"}
 INVALID_MESSAGE = 31951
 
 
-def ulaw_problem(audio: bytes) -> str | None:
-    """Why ``audio`` is not headerless 8 kHz μ-law in whole 20 ms frames, or None if it is.
+#: How much of the bot's audio the μ-law check judges at once (200 ms).
+VOICE_WINDOW_BYTES = 1600
 
-    Any byte is a μ-law sample, so the checks are the ones a phone line can hear: a RIFF/WAV
-    header, a partial 20 ms frame, and 16-bit PCM sent as if it were μ-law (read as μ-law its
-    low bytes are noise: neighbouring samples no longer follow each other, which real voice and
-    tones at 8 kHz always do).
+
+def ulaw_problem(audio: bytes) -> str | None:
+    """Why ``audio`` is not headerless μ-law in whole 20 ms frames, or None if it is.
+
+    Any byte is a μ-law sample, so these are the framing checks a phone line enforces: a RIFF/WAV
+    header and a partial 20 ms frame. Whether the bytes are μ-law audio at all is judged over a
+    longer window by :func:`not_ulaw_speech`.
     """
     if not audio:
         return "empty payload"
@@ -140,12 +143,26 @@ def ulaw_problem(audio: bytes) -> str | None:
         return "payload carries a RIFF/WAV header"
     if len(audio) % FRAME_BYTES:
         return f"payload of {len(audio)} bytes is not whole 20 ms frames ({FRAME_BYTES} bytes)"
-    pcm = np.frombuffer(ulaw_to_pcm16(audio), dtype="<i2").astype(np.float64)
-    if float(np.sqrt(np.mean(pcm * pcm))) >= 500.0:
-        a, b = pcm[:-1] - pcm.mean(), pcm[1:] - pcm.mean()
-        correlation = float(np.sum(a * b) / max(np.sqrt(np.sum(a * a) * np.sum(b * b)), 1e-9))
-        if correlation < 0.3:
-            return f"payload is not 8 kHz μ-law audio (neighbour correlation {correlation:.2f})"
+    return None
+
+
+def not_ulaw_speech(window: bytes) -> str | None:
+    """Why ``window`` (200 ms of the bot's audio) is 16-bit PCM sent as μ-law, or None if not.
+
+    Twilio plays any bytes as μ-law, so a bot that sends 16-bit PCM is heard as loud noise. Such a
+    payload gives itself away by its bytes: the high byte of each sample takes few values (speech
+    at a normal level stays near zero) while the low byte takes many, whereas μ-law bytes are
+    spread alike at even and odd positions. Neighbour correlation is no test: real 8 kHz speech
+    with its energy near 2.5 kHz (espeak-ng's vowels) correlates negatively over 200 ms. What this
+    cannot see: very loud PCM (high bytes spread too), and silence either way.
+    """
+    data = np.frombuffer(window, dtype=np.uint8)
+    even, odd = len(np.unique(data[0::2])), len(np.unique(data[1::2]))
+    if max(even, odd) >= 24 and min(even, odd) / max(even, odd) < 0.4:
+        return (
+            "payload is not 8 kHz μ-law audio (16-bit PCM? "
+            f"{min(even, odd)} vs {max(even, odd)} distinct bytes at odd/even places)"
+        )
     return None
 
 
@@ -238,6 +255,7 @@ class TwilioCaller:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_audio_at = 0.0
         self._cleared = False
+        self._voice_window = bytearray()  # the bot's audio not yet judged as μ-law
         self.closed = asyncio.Event()
 
     # ----- webhooks ----------------------------------------------------------------------------
@@ -424,6 +442,13 @@ class TwilioCaller:
             if problem is not None:
                 self._refuse(problem)
                 return None
+            self._voice_window.extend(audio)
+            if len(self._voice_window) >= VOICE_WINDOW_BYTES:
+                problem = not_ulaw_speech(bytes(self._voice_window))
+                self._voice_window.clear()
+                if problem is not None:
+                    self._refuse(problem)
+                    return None
             message["_audio"] = audio
         elif event == "mark":
             mark = message.get("mark")
