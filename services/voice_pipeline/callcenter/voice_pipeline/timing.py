@@ -32,7 +32,9 @@ class TurnTiming:
         origin = self.caller_stopped or self.final_transcript or self.request_sent
 
         def ms(t: float | None) -> float | None:
-            return None if t is None or origin is None else round((t - origin) * 1000, 1)
+            # A stage can come before the origin (a final transcript ahead of the VAD's stop):
+            # it then took no time after the caller stopped.
+            return None if t is None or origin is None else max(0.0, round((t - origin) * 1000, 1))
 
         overhead = None
         if self.final_transcript is not None and self.first_audio_sent is not None:

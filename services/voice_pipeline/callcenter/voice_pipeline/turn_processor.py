@@ -93,6 +93,7 @@ class ConversationTurnProcessor(FrameProcessor):
         self.greeting_audio_at: float | None = None
         self._user_text: list[str] = []
         self._in_user_turn = False
+        self._caller_speaking = False  # the VAD hears the caller now
         self._caller_stopped_at: float | None = None
         self._final_at: float | None = None
         self._bot_speaking = False
@@ -181,17 +182,23 @@ class ConversationTurnProcessor(FrameProcessor):
                 await self._on_transcript(frame.text.strip())
             return
         await self._idle.process_frame(frame)
-        if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_user_turn:
-            # New speech starts a new text; finals that come before the turn is granted (a
-            # barge-in waits for enough words) are the start of that turn, not to be dropped.
-            self._user_text = []
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._caller_speaking = True
+            if not self._in_user_turn:
+                # New speech starts a new text; finals that come before the turn is granted (a
+                # barge-in waits for enough words) are the start of that turn, not to be dropped.
+                self._user_text = []
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._caller_speaking = False
         if isinstance(frame, UserStartedSpeakingFrame):
             self._in_user_turn = True
             self._caller_stopped_at = None
             self._final_at = None
             await self._caller_active()
-        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._caller_stopped_at = time.monotonic() - frame.stop_secs
+            if not self._in_user_turn and self._user_text and not self.bot_busy():
+                await self._send_user_turn()  # finals held while the caller spoke, no turn opened
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._in_user_turn = False
             await self._send_user_turn()
@@ -233,8 +240,8 @@ class ConversationTurnProcessor(FrameProcessor):
         # A transcript after the turn was closed (late final): it belongs to the last turn.
         self._user_text.append(text)
         self._final_at = time.monotonic()
-        if not self.bot_busy():
-            await self._send_user_turn()
+        if not self.bot_busy() and not self._caller_speaking:
+            await self._send_user_turn()  # else the caller's turn (or VAD stop) sends it whole
 
     async def _send_user_turn(self) -> None:
         text = " ".join(self._user_text).strip()
@@ -299,13 +306,13 @@ class ConversationTurnProcessor(FrameProcessor):
             if speaking:
                 await self.push_frame(LLMFullResponseEndFrame())
             turn.timing.done = time.monotonic()
-        except StreamError as exc:
-            turn.error = exc.code
-            log.warning("conversation turn failed", call_id=self.call.call_id, error=exc.code)
+        except (StreamError, ValueError) as exc:  # ValueError: a request the contract refuses
+            turn.error = exc.code if isinstance(exc, StreamError) else "bad_request"
+            log.warning("conversation turn failed", call_id=self.call.call_id, error=turn.error)
             if speaking:
                 await self.push_frame(LLMFullResponseEndFrame())
             await self._turn_finished(turn)
-            await self.give_up(f"conversation_{exc.code}")
+            await self.give_up(f"conversation_{turn.error}")
             return
         if not speaking:
             await self._turn_finished(turn)  # nothing to say: no audio will come
