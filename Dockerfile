@@ -63,6 +63,7 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml uv.lock config.yaml ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/eval/pyproject.toml libs/eval/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/voice_pipeline/pyproject.toml services/voice_pipeline/
 COPY services/conversation/pyproject.toml services/conversation/

@@ -80,6 +80,21 @@ async def redis_client(config: CallCenterConfig) -> AsyncIterator[aioredis.Redis
     await client.aclose()
 
 
+@pytest.fixture(scope="module", autouse=True)
+async def _fresh_abuse_counters(
+    config: CallCenterConfig, redis_client: aioredis.Redis
+) -> AsyncIterator[None]:
+    """Each module starts with no failed-login or wrong-Bearer counts from earlier modules.
+
+    Every test client connects from 127.0.0.1, so one module's deliberate wrong tokens would
+    otherwise lock the next module's admin out (the throttles count per client address).
+    """
+    for counter in ("admin:bearer_failures", "dashboard:login_failures", "inbox:login_failures"):
+        async for key in redis_client.scan_iter(match=f"{config.redis.key_prefix}{counter}:*"):
+            await redis_client.delete(key)
+    yield
+
+
 @pytest.fixture(scope="module")
 def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., ServiceProcess]]:
     """Start service processes in this namespace: ``service_factory("tools")``.

@@ -179,6 +179,19 @@ def engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
+def test_env(test_env: TestEnvironment) -> TestEnvironment:
+    """This module's own namespace (schema, streams, Redis prefix, ports): the containers migrate
+    and seed it, and it is removed afterwards without touching the session's."""
+    return TestEnvironment(tag=f"{test_env.tag}img")
+
+
+@pytest.fixture(scope="module")
+def config(test_env: TestEnvironment) -> CallCenterConfig:
+    """The configuration of this module's namespace."""
+    return test_env.config()
+
+
+@pytest.fixture(scope="module")
 def system(engine: Engine, test_env: TestEnvironment, config: CallCenterConfig) -> Iterator[System]:
     began = time.monotonic()
     lines = run(
