@@ -173,3 +173,21 @@ async def tool_call_counts(
         since,
         channel,
     )
+
+
+# --- the agent inbox (the gateway) reads the bot's part of a conversation ----------------------
+
+#: The customer the conversation's turns verified last (``h`` is the row whose ``call_id`` it is).
+LAST_VERIFIED_CUSTOMER = """
+    (SELECT t.customer_id FROM turns t WHERE t.call_id = h.call_id
+       AND t.customer_id IS NOT NULL ORDER BY t.turn_index DESC LIMIT 1)
+"""
+
+
+async def conversation_turns(db: asyncpg.Pool, call_id: str) -> list[asyncpg.Record]:
+    """The stored turns of ``call_id`` in order: user_text, assistant_text, tool_calls, occurred_at."""
+    return await db.fetch(
+        "SELECT user_text, assistant_text, tool_calls, occurred_at FROM turns "
+        "WHERE call_id = $1 ORDER BY turn_index",
+        call_id,
+    )

@@ -9,6 +9,8 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, Field
 
+from callcenter.common.queries.post_call import conversation_turns
+
 
 class HandoffLine(BaseModel):
     """One message of the agent's part of a conversation (PII redacted)."""
@@ -52,14 +54,7 @@ class TranscriptEntry(BaseModel):
 async def conversation_transcript(db: asyncpg.Pool, call_id: str) -> list[TranscriptEntry]:
     """The bot's turns (with tool results) and the agent's part, in time order."""
     entries: list[TranscriptEntry] = []
-    try:
-        turns = await db.fetch(
-            "SELECT user_text, assistant_text, tool_calls, occurred_at FROM turns "
-            "WHERE call_id = $1 ORDER BY turn_index",
-            call_id,
-        )
-    except asyncpg.UndefinedTableError:  # post_call's table not there yet
-        turns = []
+    turns = await conversation_turns(db, call_id)
     for turn in turns:
         calls = turn["tool_calls"]
         calls = json.loads(calls) if isinstance(calls, str) else calls or []

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, field_validator
 from callcenter.common.events import Channel
 from callcenter.common.handoff import Owner
 from callcenter.common.logging import get_logger
+from callcenter.common.queries.post_call import LAST_VERIFIED_CUSTOMER
 from callcenter.gateway.auth import require_admin
 from callcenter.gateway.deps import GatewayDeps, request_deps
 from callcenter.gateway.inbox import agents, state
@@ -116,14 +117,12 @@ class AgentCreated(AgentOut):
 
 # --- queries --------------------------------------------------------------------------------
 
-ITEM_SELECT = """
+ITEM_SELECT = f"""
 SELECT h.call_id, h.channel, h.state, h.reason, h.trigger, h.summary, h.customer_number,
        h.requested_at, h.agent_name, h.taken_at, h.ticket_id,
-       COALESCE(c.customer_id,
-                (SELECT t.customer_id FROM turns t WHERE t.call_id = h.call_id
-                   AND t.customer_id IS NOT NULL ORDER BY t.turn_index DESC LIMIT 1)) AS customer_id
+       COALESCE(c.customer_id, {LAST_VERIFIED_CUSTOMER}) AS customer_id
 FROM handoffs h LEFT JOIN calls c ON c.call_id = h.call_id
-"""
+"""  # a fixed fragment from post_call's query module, no input
 
 
 async def _summary(deps: GatewayDeps, call_id: str, stored: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from callcenter.common.queries.gateway import handoff_messages
 from callcenter.post_call.summary.base import TranscriptTurn
 
 
@@ -16,13 +17,7 @@ async def handoff_turns(
     db: asyncpg.Pool, call_id: str, *, first_index: int
 ) -> list[TranscriptTurn]:
     """The messages exchanged with an agent, one turn each, numbered from ``first_index``."""
-    try:
-        rows = await db.fetch(
-            "SELECT sender, agent_name, text FROM handoff_messages WHERE call_id = $1 ORDER BY id",
-            call_id,
-        )
-    except asyncpg.UndefinedTableError:  # a deployment without the gateway's inbox tables
-        return []
+    rows = await handoff_messages(db, call_id)
     turns = []
     for offset, row in enumerate(rows):
         if row["sender"] == "customer":
