@@ -74,6 +74,7 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(_NoFrameTraces())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -81,6 +82,19 @@ def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+
+
+class _NoFrameTraces(logging.Filter):
+    """Drops websocket frame traces (``< TEXT '{…}' [205 bytes]``) at any level.
+
+    uvicorn hands its logger to the websockets protocol, which at DEBUG traces every frame with
+    its payload cut short; a card number cut in the middle is beyond any redactor, so customer text
+    must never be logged that way.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (record.levelno <= logging.DEBUG and message.startswith(("< ", "> ", "= ")))
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -241,7 +241,9 @@ async def chat_socket(ws: WebSocket) -> None:
                 await sessions.touch(
                     deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
                 )
-                text = redact_customer_text(msg["text"])  # the boundary: nothing raw goes on
+                # the boundary: nothing raw goes on (cards/SSNs redacted; a lone surrogate, which
+                # no UTF-8 peer can carry, becomes "?")
+                text = redact_customer_text(msg["text"].encode("utf-8", "replace").decode("utf-8"))
                 if await route_customer_text(deps, call_id=call_id, channel="chat", text=text):
                     await session.send({"type": "held"})  # kept for the agent; the bot stays silent
                     continue
