@@ -144,3 +144,25 @@ async def test_offline_engine_asks_for_what_it_needs_and_checks_two_orders_at_on
     assert "verify" in lookup.text.lower()
     unknown = await chat.say("Blorp zzz qqq")
     assert "I can check an order's status" in unknown.text
+
+
+async def test_offline_engine_sends_the_code_it_offers_to_the_contact_on_file(
+    bus, db_pool, conversation_process
+) -> None:
+    """ "Send me a code" on the default engine really issues one, for the account on file (issue 15)."""
+    customer = await db_pool.fetchrow(
+        "SELECT customer_id, email FROM customers WHERE customer_id = 'CUS-0002'"
+    )
+    before = await db_pool.fetchval(
+        "SELECT count(*) FROM verification_codes WHERE customer_id = $1", customer["customer_id"]
+    )
+    chat = Conversation(bus)
+    ask = await chat.say("Can you send me a one-time code?")
+    assert "on file" in ask.text and "email" in ask.text.lower(), ask.text
+    sent = await chat.say(f"It's {customer['email']}")
+    tools = [c["name"] for c in sent.done.get("tool_calls", [])] if sent.done else []
+    assert "tell me the code" in sent.text, (sent.text, tools)
+    after = await db_pool.fetchval(
+        "SELECT count(*) FROM verification_codes WHERE customer_id = $1", customer["customer_id"]
+    )
+    assert after == before + 1, sent.text

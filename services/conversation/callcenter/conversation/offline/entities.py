@@ -188,6 +188,13 @@ INTENT_PATTERNS: list[tuple[str, tuple[str, ...]]] = [
             r"\b(good ?bye|bye|that'?s all|that is all|nothing else|no,? thanks?|hang up|have a (good|nice) (day|one))\b",
         ),
     ),
+    (
+        "send_code",
+        (
+            r"\b(send|text|e-?mail)\b[^.?!]{0,25}\bcode\b",
+            r"\b(get|want|need)\b[^.?!]{0,15}\b(one[- ]time|verification|new) code\b",
+        ),
+    ),
     ("ticket", (r"\b(ticket|report (a|an) (problem|issue))\b",)),
     (
         "angry",

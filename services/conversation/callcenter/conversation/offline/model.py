@@ -45,12 +45,17 @@ INTENT_TOOL = {
     "transfer": "transfer_to_agent",
     "lookup": "lookup_customer",
     "verify": "verify_identity",
+    "send_code": "send_verification_code",
 }
 ASK = {
     "order_id": "Which order is it? Please tell me the order number, like ORD-1001.",
     "address": "What's the new address? Please give the street, city, state and ZIP code.",
     "option": "What size or color would you like instead?",
     "time": "When should we call you back? For example, tomorrow at 3 PM.",
+    "account": (
+        "I'll send a one-time code to the email or phone number we have on file. What's the email "
+        "address or phone number on your account?"
+    ),
 }
 NOT_AVAILABLE = (
     "I can't do that from here right now, but I can connect you with a colleague who can."
@@ -245,6 +250,8 @@ class Brain:
             return self._ask("address", plan)
         if intent == "exchange" and not (slots.get("size") or slots.get("color")):
             return self._ask("option", plan)
+        if intent == "send_code" and not (slots.get("email") or slots.get("phone")):
+            return self._ask("account", plan)
         if intent == "callback" and not slots.get("preferred_time"):
             return self._ask("time", plan)
         if intent in ("return", "exchange") and not slots.get("item_ids"):
@@ -467,7 +474,14 @@ def _credentials(slots: dict[str, Any]) -> Entities:
 def _gives_details(found: Entities) -> bool:
     """Whether a message carries a detail a pending request may need."""
     return bool(
-        found.order_id or found.item_ids or found.address or found.size or found.color or found.when
+        found.order_id
+        or found.item_ids
+        or found.address
+        or found.size
+        or found.color
+        or found.when
+        or found.email
+        or found.phone
     )
 
 
