@@ -179,20 +179,22 @@ def engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def test_env(test_env: TestEnvironment) -> TestEnvironment:
+def image_env(test_env: TestEnvironment) -> TestEnvironment:
     """This module's own namespace (schema, streams, Redis prefix, ports): the containers migrate
     and seed it, and it is removed afterwards without touching the session's."""
     return TestEnvironment(tag=f"{test_env.tag}img")
 
 
 @pytest.fixture(scope="module")
-def config(test_env: TestEnvironment) -> CallCenterConfig:
+def image_config(image_env: TestEnvironment) -> CallCenterConfig:
     """The configuration of this module's namespace."""
-    return test_env.config()
+    return image_env.config()
 
 
 @pytest.fixture(scope="module")
-def system(engine: Engine, test_env: TestEnvironment, config: CallCenterConfig) -> Iterator[System]:
+def system(
+    engine: Engine, image_env: TestEnvironment, image_config: CallCenterConfig
+) -> Iterator[System]:
     began = time.monotonic()
     lines = run(
         "bash",
@@ -209,14 +211,14 @@ def system(engine: Engine, test_env: TestEnvironment, config: CallCenterConfig) 
     built = time.monotonic() - began
 
     services = compose()["services"]
-    system = System(engine, test_env.tag, images, container_env(test_env), {}, built)
+    system = System(engine, image_env.tag, images, container_env(image_env), {}, built)
     try:
         system.ops("migrate")
         system.ops("seed")
         for name in ORDER:
             svc = services[name]
             grace = grace_seconds(svc["stop_grace_period"])
-            container = f"cc-{test_env.tag}-{name}"
+            container = f"cc-{image_env.tag}-{name}"
             run(
                 engine.docker,
                 "run",
@@ -240,20 +242,20 @@ def system(engine: Engine, test_env: TestEnvironment, config: CallCenterConfig) 
 
 
 @pytest.fixture(scope="module", autouse=True)
-async def _namespace_cleanup(config: CallCenterConfig) -> AsyncIterator[None]:
+async def _namespace_cleanup(image_config: CallCenterConfig) -> AsyncIterator[None]:
     """The schema the ops image migrated, the services' streams and Redis keys go afterwards."""
     yield
-    await remove_namespace(config)
+    await remove_namespace(image_config)
 
 
 # --- the tests ------------------------------------------------------------------------------
 
 
 async def test_a_chat_through_the_containerized_gateway_gets_the_real_order_status(
-    system: System, config: CallCenterConfig
+    system: System, image_config: CallCenterConfig
 ) -> None:
     """The ops image's `callcenter chat` talks to the gateway container; tools answers from PG."""
-    pool = await create_pool(config.database, attempts=3)
+    pool = await create_pool(image_config.database, attempts=3)
     try:
         order = await pool.fetchrow(
             "SELECT o.status, s.tracking_number FROM orders o "
