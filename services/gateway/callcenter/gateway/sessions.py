@@ -8,7 +8,6 @@ one replica publishes call.ended, however many see the session expire.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
@@ -19,6 +18,7 @@ from callcenter.common.handoff import holds
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway.calls import end_call
 from callcenter.gateway.deps import GatewayDeps
+from callcenter.gateway.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -118,30 +118,12 @@ async def _reap_idle(deps: GatewayDeps) -> int:
     return ended
 
 
-class SessionReaper:
+class SessionReaper(Periodic):
     """Periodically ends idle sessions (one per gateway replica)."""
 
     def __init__(self, *, deps: GatewayDeps) -> None:
-        self._deps = deps
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Begin reaping in the background."""
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        """Stop reaping."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await reap_once(self._deps)
-            except Exception:
-                log.exception("session reaper pass failed")
-            await asyncio.sleep(self._deps.config.gateway.reaper_interval_s)
+        super().__init__(
+            name="session-reaper",
+            work=lambda: reap_once(deps),
+            interval_s=lambda: deps.config.gateway.reaper_interval_s,
+        )

@@ -155,6 +155,16 @@ class Step(ABC):
             raise PermanentFailure(f"expected {model.__name__} on {delivery.subject}")
         return event
 
+    async def processed(self, conn: asyncpg.Connection, event: Event) -> bool:
+        """Whether this step already recorded ``event`` (its effect is done)."""
+        return bool(
+            await conn.fetchval(
+                "SELECT 1 FROM processed_events WHERE step = $1 AND event_id = $2",
+                self.name,
+                event.event_id,
+            )
+        )
+
     async def effect_once(
         self,
         event: Event,

@@ -62,11 +62,7 @@ class EmailStep(Step):
         """
         event = self.parse(delivery, CallSummarized)
         async with self.db.acquire() as conn:
-            if await conn.fetchval(
-                "SELECT 1 FROM processed_events WHERE step = $1 AND event_id = $2",
-                self.name,
-                event.event_id,
-            ):
+            if await self.processed(conn, event):
                 return False
             plan = await self._plan(conn, event)
         if isinstance(plan, Outcome):
