@@ -517,6 +517,6 @@ async def test_reply_still_being_written_at_shutdown_is_delivered(
 
     exit_code = await asyncio.to_thread(replica.stop)  # SIGTERM while the model is still busy
 
-    assert exit_code == 0
+    assert exit_code == 0, replica.log_tail(60)
     (message,) = await twilio.wait_for_messages(1, to=customer, timeout_s=1.0)
     assert message["body"] == "Your exchange ships tomorrow."

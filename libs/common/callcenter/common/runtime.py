@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,8 @@ from callcenter.common.logging import configure_logging, get_logger
 from callcenter.common.telemetry import setup_tracing, shutdown_tracing
 
 log = get_logger(__name__)
+
+STOP_STEP_TIMEOUT_S = 10.0  # one shutdown step; Kubernetes' grace period covers them all
 
 REDIS_START_HINT = (
     "start it with: redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' "
@@ -84,6 +87,7 @@ class ServiceRuntime:
         install_signals: bool = True,
         ws_max_size: int = 16 * 1024 * 1024,
         ws_per_message_deflate: bool = True,
+        stop_step_timeout_s: float = STOP_STEP_TIMEOUT_S,
     ) -> None:
         self.name = name
         self.config = config
@@ -99,6 +103,7 @@ class ServiceRuntime:
         self._install_signals = install_signals
         self._ws_max_size = ws_max_size
         self._ws_deflate = ws_per_message_deflate
+        self._stop_step_timeout_s = stop_step_timeout_s
         self._stop = asyncio.Event()
         self._server: _Server | None = None
         self._server_task: asyncio.Task[None] | None = None
@@ -186,18 +191,45 @@ class ServiceRuntime:
     ) -> None:
         self.readiness.draining = True
         for callback in reversed(self._on_stop):
-            try:
-                await callback()
-            except Exception:
-                log.exception("shutdown step failed")
+            await self._shutdown_step(_step_name(callback), callback())
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server_task, timeout=10)
-        await self.bus.drain()
+            await self._shutdown_step("http server", self._server_task)
+        await self._shutdown_step("nats drain", self.bus.drain())
         if self.redis is not None:
-            await self.redis.aclose()
+            await self._shutdown_step("redis close", self.redis.aclose())
         if self.db is not None:
-            await self.db.close()
+            # bounded: a connection never released (asyncpg#547) would make close() wait forever;
+            # a close cut short terminates the pool's connections instead
+            await self._shutdown_step("postgres pool close", self.db.close())
         shutdown_tracing()
         log.info("stopped")
+
+    async def _shutdown_step(
+        self, name: str, work: Awaitable[Any], *, timeout_s: float | None = None
+    ) -> bool:
+        """Run one shutdown step, bounded: a step that hangs is logged by name and left behind.
+
+        Returns:
+            whether the step finished in time without an error.
+
+        """
+        started = time.monotonic()
+        if timeout_s is None:
+            timeout_s = self._stop_step_timeout_s
+        try:
+            await asyncio.wait_for(work, timeout=timeout_s)
+        except TimeoutError:
+            log.error("shutdown step overran; going on without it", step=name, timeout_s=timeout_s)
+            return False
+        except Exception:
+            log.exception("shutdown step failed", step=name)
+            return False
+        log.info("shutdown step done", step=name, ms=round((time.monotonic() - started) * 1000))
+        return True
+
+
+def _step_name(callback: Callable[..., Any]) -> str:
+    owner = getattr(callback, "__self__", None)
+    name = getattr(callback, "__qualname__", repr(callback))
+    return f"{type(owner).__name__}.{callback.__name__}" if owner is not None else name

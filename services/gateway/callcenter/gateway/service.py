@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from callcenter.common.config import load_config
+from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.gateway.app import create_app
 from callcenter.gateway.deps import GatewayDeps
@@ -13,6 +14,10 @@ from callcenter.gateway.limits import WS_MAX_FRAME_BYTES
 from callcenter.gateway.live import LiveHub
 from callcenter.gateway.sessions import SessionReaper
 from callcenter.gateway.twilio.rest import close_rest_client, rest_client
+
+log = get_logger(__name__)
+
+BACKGROUND_GRACE_S = 20.0  # replies in flight; well inside the pod's grace period (60 s)
 
 
 async def serve() -> None:
@@ -53,4 +58,7 @@ async def serve() -> None:
         await runtime.wait_for_shutdown()
         app.state.shutting_down.set()
         if deps.background:
-            await asyncio.wait(set(deps.background), timeout=30)
+            log.info("finishing replies in flight", tasks=len(deps.background))
+            _, pending = await asyncio.wait(set(deps.background), timeout=BACKGROUND_GRACE_S)
+            if pending:
+                log.error("replies still in flight at shutdown", tasks=len(pending))
