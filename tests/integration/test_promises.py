@@ -16,9 +16,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import nats.errors
 import pytest
+from nats.js.api import DeliverPolicy
 
 from callcenter.common.bus import Bus
+from callcenter.common.events import SUBJECT_NOTIFICATION_REQUESTED
 from callcenter.tools.seed import SeedBatch, find_variant, shipment_for
 from services.post_call.tests.support import wait_for
 from tests.fakes.smtp_server import SmtpCatcher
@@ -218,6 +221,26 @@ async def test_return_confirmation_with_label_is_emailed_once_to_the_address_on_
     ]
 
 
+async def notifications_on_the_bus(bus: Bus, customer_id: str) -> list[str]:
+    """Every stored ``call.notification_requested`` for ``customer_id``, as JetStream holds it."""
+    subject = bus.subject(SUBJECT_NOTIFICATION_REQUESTED)
+    sub = await bus.js.subscribe(subject, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+    found: list[str] = []
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=1.0)
+            except nats.errors.TimeoutError:
+                return found
+            raw = msg.data.decode()
+            if json.loads(raw)["customer_id"] == customer_id:
+                found.append(raw)
+            if msg.metadata.num_pending == 0:
+                return found
+    finally:
+        await sub.unsubscribe()
+
+
 async def test_verification_code_goes_to_the_phone_on_file_expires_and_works_once(
     system: dict[str, ServiceProcess],
     bus: Bus,
@@ -240,6 +263,10 @@ async def test_verification_code_goes_to_the_phone_on_file_expires_and_works_onc
         "SELECT count(*) FROM event_outbox WHERE body::text LIKE '%' || $1 || '%'", code
     )
     assert leftovers == 0
+    # Nor on the bus, where JetStream keeps it on disk: it travels sealed for post_call alone.
+    on_the_bus = await notifications_on_the_bus(bus, customer.customer_id)
+    assert on_the_bus and all(code not in raw for raw in on_the_bus)
+    assert all("code_sealed" in json.loads(raw)["details"] for raw in on_the_bus)
 
     # An unknown account gets the same answer, and nothing is sent anywhere.
     unknown = await tools_call(

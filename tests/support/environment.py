@@ -82,6 +82,8 @@ class TestEnvironment:
             "CALLCENTER_NATS__STREAM": f"{tag.upper()}_EVENTS",
             "CALLCENTER_NATS__DEAD_LETTER_STREAM": f"{tag.upper()}_DLQ",
             "CALLCENTER_NATS__STREAM_MAX_AGE_S": "3600",
+            # as a deployment does: tools and post_call share the key that seals one-time codes
+            "CALLCENTER_NOTIFICATIONS__CODE_KEY": f"code-key-{tag}",
             "CALLCENTER_REDIS__KEY_PREFIX": f"{tag}:",
             "CALLCENTER_DATABASE__SCHEMA_NAME": tag,
             "CALLCENTER_LOGGING__FORMAT": "json",

@@ -58,8 +58,8 @@ async def publish_pending(db: asyncpg.Pool, bus: Bus) -> int:
                 await bus.publish(model.model_validate(row["body"]))
                 # A one-time code leaves the table once it is on the bus.
                 await conn.execute(
-                    "UPDATE event_outbox SET published_at = now(), body = body #- '{details,code}' "
-                    "WHERE event_id = $1",
+                    "UPDATE event_outbox SET published_at = now(), "
+                    "body = body #- '{details,code_sealed}' WHERE event_id = $1",
                     row["event_id"],
                 )
                 published += 1

@@ -333,6 +333,10 @@ class NotificationSettings(Section):
     return_label_url: str = "http://localhost:8000/returns/{return_id}/label.pdf"
     #: How often the tools service republishes notifications whose publish failed.
     outbox_sweep_s: float = Field(default=5.0, gt=0)
+    #: Seals one-time codes on the bus (tools and post_call need the same one); unset, the
+    #: gateway's session secret or Twilio's auth token is used, and with none of them codes are
+    #: not sent (see callcenter.common.sealing).
+    code_key: SecretStr | None = None
 
 
 class CallbackSettings(Section):

@@ -29,6 +29,7 @@ ENV_ALIASES: dict[str, str] = {
     "PUBLIC_BASE_URL": "gateway.public_base_url",
     "ADMIN_TOKEN": "gateway.admin_token",
     "SESSION_SECRET": "gateway.session_secret",
+    "CODE_KEY": "notifications.code_key",
     "TWILIO_ACCOUNT_SID": "twilio.account_sid",
     "TWILIO_AUTH_TOKEN": "twilio.auth_token",
     "DEEPGRAM_API_KEY": "deepgram.api_key",

@@ -10,6 +10,7 @@ from typing import Any
 
 from callcenter.common.events import NotificationRequested
 from callcenter.common.pii import redact
+from callcenter.common.sealing import SealError, code_context, unseal
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -38,13 +39,13 @@ def _address(details: dict[str, Any]) -> str:
     return ", ".join(str(p) for p in parts if p)
 
 
-def _body(event: NotificationRequested, company: str) -> tuple[str, list[str]]:
+def _body(event: NotificationRequested, company: str, code: str) -> tuple[str, list[str]]:
     d = event.details
     kind = event.kind
     if kind == "verification_code":
         minutes = d.get("expires_in_minutes", 10)
         return f"Your {company} verification code", [
-            f"Your verification code is {d.get('code', '')}.",
+            f"Your verification code is {code}.",
             f"It expires in {minutes} minutes and works once. If you did not ask for it, ignore "
             "this message; nobody can use your account without it.",
         ]
@@ -76,13 +77,33 @@ def _body(event: NotificationRequested, company: str) -> tuple[str, list[str]]:
     ]
 
 
-def render_notification(event: NotificationRequested, *, company: str) -> Message:
-    """The message for ``event`` (SMS: one short paragraph; email: with greeting and sign-off)."""
-    subject, lines = _body(event, company)
+def open_code(event: NotificationRequested, key: bytes | None) -> str:
+    """The one-time code sealed in a ``verification_code`` notification.
+
+    Raises:
+        SealError: no key here, or not the key (or the event) the tools service sealed it with.
+
+    """
+    sealed = event.details.get("code_sealed")
+    if not isinstance(sealed, str) or key is None:
+        raise SealError("no sealed code, or notifications.code_key is not set here")
+    return unseal(key, sealed, context=code_context(event.event_id, event.customer_id))
+
+
+def render_notification(
+    event: NotificationRequested, *, company: str, key: bytes | None = None
+) -> Message:
+    """The message for ``event`` (SMS: one short paragraph; email: with greeting and sign-off).
+
+    Raises:
+        SealError: a verification code that does not open with ``key``.
+
+    """
+    code = open_code(event, key) if event.kind == "verification_code" else ""
+    subject, lines = _body(event, company, code)
     if event.via == "sms":
         text = f"{company}: " + " ".join(lines)
     else:
         text = "Hello,\n\n" + "\n\n".join(lines) + f"\n\n{company} Support\n"
-    code = str(event.details.get("code") or "")
     stored = text.replace(code, "••••••") if code else text
     return Message(subject=subject, text=text, stored_text=redact(stored))

@@ -18,6 +18,7 @@ import asyncpg
 from callcenter.common.bus.consumer import Delivery, PermanentFailure
 from callcenter.common.events import SUBJECT_NOTIFICATION_REQUESTED, NotificationRequested
 from callcenter.common.logging import bind_call, get_logger
+from callcenter.common.sealing import SealError, sealing_key
 from callcenter.post_call.contacts import find_contact
 from callcenter.post_call.email import FollowUp, SmtpSender
 from callcenter.post_call.notifications import Message, TwilioSmsSender, render_notification
@@ -35,6 +36,7 @@ class NotifyStep(Step):
     def __init__(self, *, ctx: StepContext) -> None:
         super().__init__(ctx=ctx)
         self.smtp = SmtpSender(settings=ctx.config.smtp)
+        self.code_key = sealing_key(ctx.config)
         self.sms = TwilioSmsSender(
             settings=ctx.config.twilio, from_number=ctx.config.notifications.sms_from
         )
@@ -102,7 +104,14 @@ class NotifyStep(Step):
             return skipped("smtp disabled")
         if event.via == "sms" and not self.sms.available:
             return skipped("sms not configured")
-        return to, render_notification(event, company=self.config.smtp.company_name)
+        try:
+            message = render_notification(
+                event, company=self.config.smtp.company_name, key=self.code_key
+            )
+        except SealError as exc:
+            log.error("verification code not sent: it does not open here", error=str(exc))
+            return skipped("the sealed code does not open with this service's key")
+        return to, message
 
     async def _reserve(self, event: NotificationRequested, to: str, message: Message) -> bool:
         inserted = await self.db.fetchval(

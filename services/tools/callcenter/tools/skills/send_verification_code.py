@@ -15,10 +15,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from callcenter.common.logging import get_logger
+from callcenter.common.sealing import code_context, seal, sealing_key
 from callcenter.tools.domain import find_customers, new_id
 from callcenter.tools.notifications import promise_notification, settings
 from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 from callcenter.tools.verification import issue_code
+
+log = get_logger(__name__)
 
 REQUESTS_PER_CALL = 3
 
@@ -66,7 +70,18 @@ async def send_verification_code(
             "sms_unavailable",
             "I can't send text messages here. I can email the code to the address on your account.",
         )
-    notifications = settings().notifications
+    config = settings()
+    notifications = config.notifications
+    key = sealing_key(config)
+    if key is None:
+        log.error(
+            "one-time codes are off: set notifications.code_key (shared by tools and post_call)"
+        )
+        raise ToolError(
+            "codes_unavailable",
+            "I can't send verification codes right now. I can check who you are with an order "
+            "number and the ZIP code on the account instead.",
+        )
     call_id = ctx.call.call_id or "-"
     async with ctx.connection() as conn:
         recent = await conn.fetchval(
@@ -108,15 +123,19 @@ async def send_verification_code(
                     args.via,
                     call_id,
                 )
+                notification_id = f"verification_code-{new_id('VC')}"
                 await promise_notification(
                     conn,
-                    notification_id=f"verification_code-{new_id('VC')}",
+                    notification_id=notification_id,
                     call_id=call_id,
                     customer_id=customer_id,
                     kind="verification_code",
                     via=args.via,
                     details={
-                        "code": code,
+                        # sealed: the event rests in JetStream; only post_call can open it
+                        "code_sealed": seal(
+                            key, code, context=code_context(notification_id, customer_id)
+                        ),
                         "expires_in_minutes": notifications.code_ttl_s // 60,
                     },
                 )
