@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from callcenter.common.config import CallCenterConfig
+from callcenter.common.config import CallCenterConfig, first_secret
 
 _INFO = b"callcenter notification secrets v1"
 _NONCE_BYTES = 12
@@ -31,17 +31,12 @@ class SealError(Exception):
 
 def sealing_key(config: CallCenterConfig) -> bytes | None:
     """The 32-byte key, or None when no secret is configured anywhere."""
-    for secret in (
-        config.notifications.code_key,
-        config.gateway.session_secret,
-        config.twilio.auth_token,
-    ):
-        if secret is not None and secret.get_secret_value():
-            material = secret.get_secret_value().encode()
-            return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
-                material
-            )
-    return None
+    material = first_secret(
+        config.notifications.code_key, config.gateway.session_secret, config.twilio.auth_token
+    )
+    if material is None:
+        return None
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(material)
 
 
 def code_context(notification_id: str, customer_id: str) -> str:

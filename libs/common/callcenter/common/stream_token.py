@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import time
 
-from callcenter.common.config import CallCenterConfig
+from callcenter.common.config import CallCenterConfig, first_secret
 
 
 class InvalidStreamToken(Exception):
@@ -23,14 +23,11 @@ class InvalidStreamToken(Exception):
 
 def stream_token_secret(config: CallCenterConfig) -> bytes | None:
     """The HMAC key, or None when no secret is configured anywhere."""
-    for secret in (
+    return first_secret(
         config.voice_pipeline.stream_token_secret,
         config.twilio.auth_token,
         config.gateway.session_secret,
-    ):
-        if secret is not None and secret.get_secret_value():
-            return secret.get_secret_value().encode()
-    return None
+    )
 
 
 def _mac(secret: bytes, message: str) -> str:

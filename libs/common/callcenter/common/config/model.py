@@ -161,6 +161,14 @@ def _secret(value: SecretStr | None) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
+def first_secret(*candidates: SecretStr | None) -> bytes | None:
+    """The first configured, non-empty secret of ``candidates`` (a fallback chain), as bytes."""
+    for candidate in candidates:
+        if _secret(candidate):
+            return _secret(candidate).encode()
+    return None
+
+
 def _missing(key: str, env_name: str, because: str) -> str:
     section, _, rest = key.partition(".")
     structured = f"CALLCENTER_{section.upper()}__{rest.split('[')[0].upper()}"
