@@ -166,3 +166,19 @@ async def test_offline_engine_sends_the_code_it_offers_to_the_contact_on_file(
         "SELECT count(*) FROM verification_codes WHERE customer_id = $1", customer["customer_id"]
     )
     assert after == before + 1, sent.text
+
+
+async def test_one_complaint_told_in_several_sentences_opens_one_ticket(
+    bus, db_pool, conversation_process
+) -> None:
+    chat = Conversation(bus)
+    reply = await chat.say(
+        "This is unacceptable! The sweater from ORD-1003 arrived torn down the sleeve. "
+        "I want to return ITM-1003-2, it's damaged."
+    )
+    tickets = await db_pool.fetch(
+        "SELECT ticket_id FROM tickets WHERE call_id = $1 AND source = 'tools'", chat.call_id
+    )
+    assert len(tickets) == 1, [t["ticket_id"] for t in tickets]
+    assert tickets[0]["ticket_id"] in reply.text  # the ticket the customer was told about
+    assert [c["name"] for c in reply.tools("started")].count("create_ticket") == 1

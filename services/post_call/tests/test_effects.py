@@ -158,6 +158,33 @@ async def test_ticket_when_unhappy_or_unresolved(
     assert f"/api/calls/{call_id}" in ticket["body"]
 
 
+async def test_a_call_with_an_open_ticket_gets_it_escalated_not_a_second_one(
+    post_call: PostCall,
+) -> None:
+    call_id = new_call_id()
+    await post_call.db.execute(
+        """
+        INSERT INTO tickets (ticket_id, call_id, customer_id, source, priority, subject, body)
+        VALUES ($1, $2, 'cust-1', 'tools', 'normal', 'Torn sweater', 'Arrived torn.')
+        """,
+        f"TCK-{call_id}",
+        call_id,
+    )
+    step = TicketStep(ctx=post_call.context())
+    event = summarized(call_id, "cust-1", satisfaction=1, resolved=False)
+
+    assert await step.handle(delivery_of(event)) is True
+    assert await step.handle(delivery_of(event, attempt=2)) is False
+
+    [ticket] = await post_call.db.fetch("SELECT * FROM tickets WHERE call_id = $1", call_id)
+    assert ticket["ticket_id"] == f"TCK-{call_id}" and ticket["priority"] == "urgent"
+    assert ticket["body"].startswith("Arrived torn.")  # the assistant's note stays first
+    assert ticket["body"].count("After the conversation") == 1  # once, despite the redelivery
+    assert f"/api/calls/{call_id}" in ticket["body"]
+    status = await post_call.step_status(call_id, "ticket")
+    assert status["detail"] == f"ticket TCK-{call_id} escalated"
+
+
 async def test_email_reaches_a_customer_known_only_to_the_tools_service(
     post_call: PostCall,
 ) -> None:

@@ -197,12 +197,16 @@ class Brain:
         """A message with several requests: the first now, the others after it, in order."""
         self.state.pop("pending", None)
         shared = found.as_slots()
-        plans = []
+        plans: list[Plan] = []
         for intent, words in requests:
             own = extract(words)
             slots = {**shared, **own.as_slots(), "said": words}
             if intent == "knowledge":
                 slots["query"] = words
+            same = _same_request(plans, intent, slots)
+            if same is not None:  # "Unacceptable! It arrived torn." is one complaint, one ticket
+                same.slots["said"] = f"{same.slots['said']} {words}"
+                continue
             plans.append(Plan(intent, slots))
         self.scratch["queue"] = plans[1:]
         return self._do(plans[0], extract(requests[0][1]))
@@ -488,3 +492,24 @@ def _gives_details(found: Entities) -> bool:
 def _plain(slots: dict[str, Any]) -> dict[str, Any]:
     """Slots that can be stored in the session (JSON)."""
     return {k: v for k, v in slots.items() if not k.startswith("_") and v is not None}
+
+
+def _same_request(plans: list[Plan], intent: str, slots: dict[str, Any]) -> Plan | None:
+    """An earlier plan that ``intent`` / ``slots`` only restate (same intent, no other target).
+
+    Two clauses with one intent are one request unless they name different things (two orders
+    to return are two returns); the knowledge base answers each question on its own.
+    """
+    if intent == "knowledge":
+        return None
+    for plan in plans:
+        if plan.intent != intent:
+            continue
+        clash = any(
+            key in plan.slots and plan.slots[key] != value
+            for key, value in slots.items()
+            if key not in ("said", "query") and value
+        )
+        if not clash:
+            return plan
+    return None

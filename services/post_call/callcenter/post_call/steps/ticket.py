@@ -1,4 +1,9 @@
-"""ticket: call.summarized -> a ticket when satisfaction is low or the issue is unresolved."""
+"""ticket: call.summarized -> a ticket when satisfaction is low or the issue is unresolved.
+
+One ticket per customer problem: when the conversation already has an open ticket (the
+assistant opened one for a complaint, or the inbox for an agent who never came), that ticket is
+escalated to this step's priority and gets the summary, instead of a second ticket beside it.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +66,7 @@ class TicketStep(Step):
                     f"Transcript: {link}",
                 ]
             )
-            ticket_id, new = await self.adapter.open(
+            opened = await self.adapter.open(
                 conn,
                 NewTicket(
                     call_id=event.call_id,
@@ -74,6 +79,6 @@ class TicketStep(Step):
                     idempotency_key=idempotency_key(event.call_id),
                 ),
             )
-            return Outcome(detail=f"ticket {ticket_id}" + ("" if new else " (existed)"))
+            return Outcome(detail=f"ticket {opened.ticket_id} {opened.result}")
 
         return await self.effect_once(event, open_ticket)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 
@@ -21,11 +22,24 @@ class NewTicket:
     idempotency_key: str
 
 
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Opened:
+    """What became of a ticket to open.
+
+    ``opened`` (new), ``existed`` (same key) or ``escalated`` (the call already had an open
+    ticket, which now carries this one's priority and findings: one ticket per customer problem,
+    not one per system that noticed it).
+    """
+
+    ticket_id: str
+    result: Literal["opened", "existed", "escalated"]
+
+
 class TicketAdapter(ABC):
     """Opens tickets; called inside the step's transaction."""
 
     name: str
 
     @abstractmethod
-    async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> tuple[str, bool]:
-        """Open ``ticket``; return its id and whether it is new (False: the key existed)."""
+    async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> Opened:
+        """Open ``ticket``, or escalate the call's open ticket with it."""

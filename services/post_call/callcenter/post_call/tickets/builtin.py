@@ -6,7 +6,7 @@ import hashlib
 
 import asyncpg
 
-from callcenter.post_call.tickets.base import NewTicket, TicketAdapter
+from callcenter.post_call.tickets.base import NewTicket, Opened, TicketAdapter
 
 
 def ticket_id_for(key: str) -> str:
@@ -14,13 +14,32 @@ def ticket_id_for(key: str) -> str:
     return "PC-" + hashlib.sha256(key.encode()).hexdigest()[:10].upper()
 
 
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+
 class BuiltinTickets(TicketAdapter):
     """Rows in ``tickets`` with ``source = 'post_call'``."""
 
     name = "builtin"
 
-    async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> tuple[str, bool]:
-        """Insert unless a ticket with the same key exists."""
+    async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> Opened:
+        """Insert unless the key exists; escalate the call's open ticket if it has one."""
+        existing = await conn.fetchrow(
+            "SELECT ticket_id, priority FROM tickets WHERE idempotency_key = $1",
+            ticket.idempotency_key,
+        )
+        if existing is not None:
+            return Opened(ticket_id=str(existing["ticket_id"]), result="existed")
+        earlier = await conn.fetchrow(
+            """
+            SELECT ticket_id, priority FROM tickets
+            WHERE call_id = $1 AND status = 'open' ORDER BY created_at LIMIT 1 FOR UPDATE
+            """,
+            ticket.call_id,
+        )
+        if earlier is not None:
+            await self._escalate(conn, earlier, ticket)
+            return Opened(ticket_id=str(earlier["ticket_id"]), result="escalated")
         new_id = await conn.fetchval(
             """
             INSERT INTO tickets (ticket_id, call_id, customer_id, source, priority, subject, body,
@@ -38,8 +57,26 @@ class BuiltinTickets(TicketAdapter):
             ticket.idempotency_key,
         )
         if new_id is not None:
-            return str(new_id), True
-        existing = await conn.fetchval(
+            return Opened(ticket_id=str(new_id), result="opened")
+        raced = await conn.fetchval(
             "SELECT ticket_id FROM tickets WHERE idempotency_key = $1", ticket.idempotency_key
         )
-        return str(existing), False
+        return Opened(ticket_id=str(raced), result="existed")
+
+    async def _escalate(
+        self, conn: asyncpg.Connection, earlier: asyncpg.Record, ticket: NewTicket
+    ) -> None:
+        """Raise the open ticket to ``ticket``'s priority (never lower it); add the findings."""
+        priority = max(earlier["priority"], ticket.priority, key=PRIORITY_RANK.__getitem__)
+        await conn.execute(
+            """
+            UPDATE tickets SET priority = $2,
+                   body = body || E'\n\n--- After the conversation ---\n' || $3,
+                   link = coalesce(link, $4)
+            WHERE ticket_id = $1
+            """,
+            earlier["ticket_id"],
+            priority,
+            ticket.body,
+            ticket.link,
+        )
