@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import nats.errors
 import pytest
+import websockets
 
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
@@ -256,6 +257,41 @@ async def test_chat_handoff_across_replicas(
             assert reply.kind == "done" and reply.text
         finally:
             await desk.aclose()
+
+
+async def test_what_the_agent_wrote_while_the_widget_was_away_is_shown_on_reconnect_once(
+    stack: Stack,
+) -> None:
+    name = unique("Noor")
+    desk = await new_agent(stack.agent_side.url, name)
+    try:
+        async with ChatVisitor(stack.customer_side.url) as chat:
+            await ask_for_human(chat)
+            await desk.wait_item(chat.call_id, "waiting_for_agent")
+            assert (await desk.post(chat.call_id, "take")).status_code == 200
+            await next_frame(chat, "agent_joined")
+            token = chat.hello["resume_token"]
+        # the visitor's connection dropped (no "end"): the conversation waits for them
+
+        missed = [f"Found it: your refund left on {day}." for day in ("Monday", "Tuesday")]
+        for text in missed:
+            sent = await desk.post(chat.call_id, "messages", {"text": text})
+            assert sent.status_code == 200 and sent.json() == {"delivered": False}
+
+        url = chat.url + f"?call_id={chat.call_id}&resume_token={token}"
+        async with websockets.connect(url) as back:
+            hello = json.loads(await asyncio.wait_for(back.recv(), 30))
+            assert hello["type"] == "session" and hello["resumed"] is True
+            shown = [json.loads(await asyncio.wait_for(back.recv(), 30)) for _ in missed]
+            assert shown == [{"type": "agent", "agent": name, "text": t} for t in missed]
+
+        async with websockets.connect(url) as again:  # shown once: not on the next reconnect
+            hello = json.loads(await asyncio.wait_for(again.recv(), 30))
+            assert hello["resumed"] is True
+            await again.send(json.dumps({"type": "message", "text": "Thanks!"}))
+            assert json.loads(await asyncio.wait_for(again.recv(), 30))["type"] == "held"
+    finally:
+        await desk.aclose()
 
 
 # -- two agents race ---------------------------------------------------------------------

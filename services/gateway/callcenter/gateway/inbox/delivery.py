@@ -2,7 +2,8 @@
 
 Web chat: every open chat socket subscribes (core NATS, on whichever replica holds it) to
 ``inbox.customer.<call_id>``; a message is a request, and the socket's reply says it reached the
-widget, so the agent learns when nobody was there to read it. SMS: the business number texts the
+widget, so the agent learns when nobody was there to read it; a message that did not arrive is
+shown when the visitor reconnects (:func:`replay_missed`). SMS: the business number texts the
 customer through Twilio's Messages REST API (opt-outs are checked before every message). Voice:
 the agent is on the phone; nothing is sent.
 """
@@ -25,6 +26,39 @@ from callcenter.gateway.sms.splitter import split_message
 log = get_logger(__name__)
 
 DELIVERY_TIMEOUT_S = 3.0
+
+
+def agent_frame(*, agent_name: str | None, text: str) -> dict[str, Any]:
+    """The chat frame of one agent message."""
+    return {"type": "agent", "agent": agent_name, "text": text}
+
+
+async def mark_delivered(deps: GatewayDeps, message_ids: list[int]) -> None:
+    """These agent messages reached the customer's widget."""
+    await deps.db.execute(
+        "UPDATE handoff_messages SET delivered_at = now() WHERE id = ANY($1::bigint[])",
+        message_ids,
+    )
+
+
+async def replay_missed(
+    deps: GatewayDeps, *, call_id: str, send: Callable[[dict[str, Any]], Awaitable[None]]
+) -> int:
+    """Send a reconnected widget the agent messages written while it was away; how many.
+
+    Each is shown once: marked delivered as it is sent.
+    """
+    rows = await deps.db.fetch(
+        "SELECT id, agent_name, text FROM handoff_messages "
+        "WHERE call_id = $1 AND sender = 'agent' AND delivered_at IS NULL ORDER BY id",
+        call_id,
+    )
+    for row in rows:
+        await send(agent_frame(agent_name=row["agent_name"], text=row["text"]))
+        await mark_delivered(deps, [row["id"]])
+    if rows:
+        log.info("agent messages shown after the visitor reconnected", count=len(rows))
+    return len(rows)
 
 
 def customer_subject(deps: GatewayDeps, call_id: str) -> str:

@@ -109,16 +109,18 @@ async def say(deps: GatewayDeps, handoff: Handoff, frame: dict[str, Any], *, sms
 
 async def _store(
     deps: GatewayDeps, call_id: str, *, sender: str, agent_name: str | None, text: str
-) -> str:
+) -> tuple[int, str]:
+    """Keep a message (redacted); its id and the text as kept."""
     clean = redact(text)
-    await deps.db.execute(
-        "INSERT INTO handoff_messages (call_id, sender, agent_name, text) VALUES ($1, $2, $3, $4)",
+    message_id = await deps.db.fetchval(
+        "INSERT INTO handoff_messages (call_id, sender, agent_name, text) "
+        "VALUES ($1, $2, $3, $4) RETURNING id",
         call_id,
         sender,
         agent_name,
         clean,
     )
-    return clean
+    return int(message_id), clean
 
 
 async def changed(deps: GatewayDeps, handoff: Handoff) -> None:
@@ -311,7 +313,9 @@ async def agent_message(deps: GatewayDeps, *, call_id: str, agent: Agent, text: 
     await _refuse_opted_out(deps, await get(deps, call_id))
     handoff = await _owned_by(deps, call_id, agent)
     await _keep_open(deps, handoff)
-    clean = await _store(deps, call_id, sender="agent", agent_name=agent.name, text=text)
+    message_id, clean = await _store(
+        deps, call_id, sender="agent", agent_name=agent.name, text=text
+    )
     await deps.bus.publish(
         HandoffMessage(
             call_id=call_id,
@@ -322,20 +326,23 @@ async def agent_message(deps: GatewayDeps, *, call_id: str, agent: Agent, text: 
         )
     )
     await updates.announce(deps, call_id=call_id, state=handoff.state)
-    return await delivery.to_customer(
+    delivered = await delivery.to_customer(
         deps,
         call_id=call_id,
         channel=handoff.channel,
-        frame={"type": "agent", "agent": agent.name, "text": clean},
+        frame=delivery.agent_frame(agent_name=agent.name, text=clean),
         sms_text=f"{agent.name} (agent): {clean}",
         customer_number=handoff.customer_number,
         business_number=handoff.business_number,
     )
+    if delivered:
+        await delivery.mark_delivered(deps, [message_id])
+    return delivered
 
 
 async def customer_message(deps: GatewayDeps, *, call_id: str, channel: Channel, text: str) -> None:
     """The customer wrote while a person owns (or is about to own) the conversation."""
-    clean = await _store(deps, call_id, sender="customer", agent_name=None, text=text)
+    _, clean = await _store(deps, call_id, sender="customer", agent_name=None, text=text)
     await deps.bus.publish(
         HandoffMessage(call_id=call_id, channel=channel, sender="customer", text=clean)
     )
