@@ -1,0 +1,161 @@
+"""A browser call's socket opens only with the gateway's token: once, for that call, while live.
+
+Real gateway and voice pipeline processes (embedded speech, no keys). The gateway's
+``POST /web-voice/calls`` records the call and hands out the token, as the widget's Call button
+gets it; a client then speaks the browser protocol of ``callcenter.voice_pipeline.web_call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from callcenter.common.bus import Bus
+from callcenter.common.call_end import end_call
+from callcenter.common.stream_token import sign_stream_token
+from tests.support.environment import TestEnvironment, free_port
+from tests.support.processes import ServiceProcess
+
+from .conftest import _start
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng"),
+    pytest.mark.timeout(180),
+]
+
+SECRET = "web-call-tests-" + uuid.uuid4().hex
+POLICY_VIOLATION = 1008
+
+
+@pytest.fixture(scope="module")
+async def edge(test_env: TestEnvironment, db_pool: Any, bus: Bus) -> AsyncIterator[dict[str, Any]]:
+    """The gateway and the voice pipeline, sharing the stream-token secret."""
+    ports = {name: free_port() for name in ("gateway", "voice_pipeline")}
+    env = {
+        **test_env.env,
+        "CALLCENTER_GATEWAY__PORT": str(ports["gateway"]),
+        "CALLCENTER_VOICE_PIPELINE__PORT": str(ports["voice_pipeline"]),
+        "CALLCENTER_VOICE_PIPELINE__PUBLIC_WS_URL": f"ws://127.0.0.1:{ports['voice_pipeline']}/twilio/media",
+        "CALLCENTER_VOICE_PIPELINE__STREAM_TOKEN_SECRET": SECRET,
+        "CALLCENTER_VOICE_PIPELINE__STT_PROVIDER": "pocketsphinx",
+        "CALLCENTER_VOICE_PIPELINE__TTS_PROVIDER": "espeak",
+        "CALLCENTER_VOICE_PIPELINE__SMART_TURN": "false",
+    }
+    procs: dict[str, ServiceProcess] = {
+        name: _start(name, env, ports[name], test_env.tag) for name in ports
+    }
+    try:
+        for proc in procs.values():
+            await asyncio.to_thread(proc.wait_ready, timeout_s=90)
+        yield {"gateway": procs["gateway"].url, "voice": procs["voice_pipeline"]}
+    finally:
+        for proc in reversed(list(procs.values())):
+            await asyncio.to_thread(proc.stop)
+
+
+async def new_call(edge: dict[str, Any]) -> dict[str, Any]:
+    """What the widget's Call button gets from the gateway."""
+    async with httpx.AsyncClient(base_url=edge["gateway"]) as client:
+        response = await client.post("/web-voice/calls")
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == "*"
+    return response.json()
+
+
+async def open_stream(url: str, token: Any) -> tuple[dict[str, Any] | None, int | None, int]:
+    """Send ``start`` with ``token``; (the first message, the close code, audio bytes heard).
+
+    An accepted socket is read until the greeting's first audio arrives, then hung up.
+    """
+    first: dict[str, Any] | None = None
+    audio = 0
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "start", "token": token}))
+        try:
+            async with asyncio.timeout(60):
+                while audio == 0:
+                    message = await ws.recv()
+                    if isinstance(message, bytes):
+                        audio += len(message)
+                    elif first is None:
+                        first = json.loads(message)
+        except ConnectionClosed:
+            pass
+        if audio:
+            await ws.send(json.dumps({"type": "hangup"}))
+            await ws.close()
+    return first, ws.close_code, audio
+
+
+async def call_status(db_pool: Any, call_id: str, wanted: str) -> str:
+    """The call row's status once it is ``wanted`` (or whatever it is after the deadline)."""
+    async with asyncio.timeout(30):
+        while True:
+            row = await db_pool.fetchrow("SELECT status FROM calls WHERE call_id = $1", call_id)
+            if row is not None and row["status"] == wanted:
+                return wanted
+            await asyncio.sleep(0.1)
+
+
+async def test_the_gateway_records_a_browser_call_without_a_number(
+    edge: dict[str, Any], db_pool: Any
+) -> None:
+    grant = await new_call(edge)
+    assert grant["url"].endswith("/web/media") and grant["token"]
+    row = await db_pool.fetchrow(
+        "SELECT channel, from_number, status, provider_ids FROM calls WHERE call_id = $1",
+        grant["call_id"],
+    )
+    assert row["channel"] == "web_voice" and row["from_number"] is None
+    assert row["status"] == "active"
+    assert row["provider_ids"]["web_stream_id"] in grant["token"]
+
+
+async def test_a_token_opens_its_call_once(edge: dict[str, Any], db_pool: Any) -> None:
+    grant = await new_call(edge)
+    first, _, audio = await open_stream(grant["url"], grant["token"])
+    assert first == {"type": "started", "call_id": grant["call_id"], "sample_rate": 16000}
+    assert audio > 0  # the greeting, as 16 kHz PCM
+    assert await call_status(db_pool, grant["call_id"], "ended") == "ended"  # hung up
+
+    replay = await open_stream(grant["url"], grant["token"])
+    assert replay == (None, POLICY_VIOLATION, 0)
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "c1.WV1.99999999999.00"])
+async def test_no_valid_token_no_stream(edge: dict[str, Any], token: str | None) -> None:
+    grant = await new_call(edge)
+    assert await open_stream(grant["url"], token) == (None, POLICY_VIOLATION, 0)
+
+
+async def test_a_token_for_another_stream_of_the_call_is_refused(edge: dict[str, Any]) -> None:
+    grant = await new_call(edge)
+    forged = sign_stream_token(
+        SECRET.encode(), call_id=grant["call_id"], call_sid="WV" + uuid.uuid4().hex, ttl_s=60
+    )
+    assert await open_stream(grant["url"], forged) == (None, POLICY_VIOLATION, 0)
+
+
+async def test_an_ended_call_gets_no_stream(
+    edge: dict[str, Any], test_env: TestEnvironment, bus: Bus, db_pool: Any, redis_client: Any
+) -> None:
+    grant = await new_call(edge)
+    assert await end_call(
+        bus=bus,
+        redis=redis_client,
+        db=db_pool,
+        key_prefix=test_env.config().redis.key_prefix,
+        call_id=grant["call_id"],
+        reason="customer_closed",
+        channel="web_voice",
+    )
+    assert await open_stream(grant["url"], grant["token"]) == (None, POLICY_VIOLATION, 0)
