@@ -518,8 +518,11 @@
       .then(function (grant) {
         if (call !== c) throw null;
         callInfo('id', grant.call_id);
+        // Echo cancellation keeps the assistant's own voice out of the microphone; the browser's noise
+        // suppression stays off: it clips the starts of words the speech recognizer needs (the
+        // pipeline's voice activity detection already ignores background noise).
         return navigator.mediaDevices.getUserMedia({
-          audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true }
+          audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: true }
         }).then(function (stream) {
           c.stream = stream;
           return ctx.audioWorklet.addModule(micUrl);
