@@ -122,13 +122,21 @@ async def test_the_gateway_records_a_browser_call_without_a_number(
 
 async def test_a_token_opens_its_call_once(edge: dict[str, Any], db_pool: Any) -> None:
     grant = await new_call(edge)
-    first, _, audio = await open_stream(grant["url"], grant["token"])
-    assert first == {"type": "started", "call_id": grant["call_id"], "sample_rate": 16000}
-    assert audio > 0  # the greeting, as 16 kHz PCM
-    assert await call_status(db_pool, grant["call_id"], "ended") == "ended"  # hung up
+    async with websockets.connect(grant["url"]) as first:
+        await first.send(json.dumps({"type": "start", "token": grant["token"]}))
+        started = json.loads(await asyncio.wait_for(first.recv(), timeout=30))
+        assert started == {"type": "started", "call_id": grant["call_id"], "sample_rate": 16000}
+        greeting = await asyncio.wait_for(first.recv(), timeout=60)
+        assert isinstance(greeting, bytes) and greeting  # the greeting, as 16 kHz PCM
 
-    replay = await open_stream(grant["url"], grant["token"])
-    assert replay == (None, POLICY_VIOLATION, 0)
+        # the same token again while the call is live: refused, the call goes on
+        replay = await open_stream(grant["url"], grant["token"])
+        assert replay == (None, POLICY_VIOLATION, 0)
+        await first.send(json.dumps({"type": "hangup"}))
+    assert await call_status(db_pool, grant["call_id"], "ended") == "ended"
+
+    # and after the call ended
+    assert await open_stream(grant["url"], grant["token"]) == (None, POLICY_VIOLATION, 0)
 
 
 @pytest.mark.parametrize("token", [None, "", "not-a-token", "c1.WV1.99999999999.00"])
