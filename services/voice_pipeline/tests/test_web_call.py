@@ -1,8 +1,11 @@
-"""A browser call's socket opens only with the gateway's token: once, for that call, while live.
+"""Browser calls at the edge: who may open one, how often, and the caller cutting the bot off.
 
-Real gateway and voice pipeline processes (embedded speech, no keys). The gateway's
-``POST /web-voice/calls`` records the call and hands out the token, as the widget's Call button
-gets it; a client then speaks the browser protocol of ``callcenter.voice_pipeline.web_call``.
+A browser call's socket opens only with the gateway's token: once, for that call, while it is
+live; call starts are limited per address like chats; when the caller speaks over the assistant
+the browser is told to drop the queued audio (``clear``). Real gateway and voice pipeline
+processes (embedded speech, no keys). The gateway's ``POST /web-voice/calls`` records the call and
+hands out the token, as the widget's Call button gets it; a client then speaks the browser protocol
+of ``callcenter.voice_pipeline.web_call``.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soxr
 import websockets
 from websockets.exceptions import ConnectionClosed
 
 from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call
 from callcenter.common.stream_token import sign_stream_token
+from callcenter.voice_pipeline.simulator import speech_ulaw, ulaw_to_pcm16
 from tests.support.environment import TestEnvironment, free_port
 from tests.support.processes import ServiceProcess
 
@@ -167,3 +173,57 @@ async def test_an_ended_call_gets_no_stream(
         channel="web_voice",
     )
     assert await open_stream(grant["url"], grant["token"]) == (None, POLICY_VIOLATION, 0)
+
+
+def browser_speech(text: str) -> bytes:
+    """``text`` spoken (espeak-ng) as the widget sends it: 16 kHz 16-bit PCM."""
+    phone = np.frombuffer(ulaw_to_pcm16(speech_ulaw(text)), dtype="<i2")
+    return soxr.resample(phone, 8000, 16000).astype("<i2").tobytes()
+
+
+async def test_the_caller_speaking_over_the_assistant_clears_the_browser_playback(
+    edge: dict[str, Any],
+) -> None:
+    grant = await new_call(edge)
+    speech = browser_speech("I want to return it") + bytes(16000)  # and half a second of quiet
+    async with websockets.connect(grant["url"]) as ws:
+        await ws.send(json.dumps({"type": "start", "token": grant["token"]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), timeout=30))["type"] == "started"
+        greeting = await asyncio.wait_for(ws.recv(), timeout=60)
+        assert isinstance(greeting, bytes)  # the greeting is playing (seconds of it)
+        for i in range(0, len(speech), 640):  # 20 ms frames, at the pace a microphone gives them
+            await ws.send(speech[i : i + 640])
+            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):
+            message = await ws.recv()
+            while isinstance(message, bytes):  # what was left of the greeting
+                message = await ws.recv()
+        assert json.loads(message) == {"type": "clear"}
+        await ws.send(json.dumps({"type": "hangup"}))
+
+
+async def test_call_starts_are_limited_per_address(test_env: TestEnvironment, db_pool: Any) -> None:
+    port = free_port()
+    env = {
+        **test_env.env,
+        "CALLCENTER_GATEWAY__PORT": str(port),
+        "CALLCENTER_GATEWAY__CHAT_SESSIONS_PER_IP": "2",
+        "CALLCENTER_REDIS__KEY_PREFIX": f"{test_env.tag}-limits:",  # counters of its own
+        "CALLCENTER_VOICE_PIPELINE__STREAM_TOKEN_SECRET": SECRET,
+    }
+    gateway = _start("gateway", env, port, test_env.tag)
+    try:
+        await asyncio.to_thread(gateway.wait_ready, timeout_s=90)
+        async with httpx.AsyncClient(base_url=gateway.url) as client:
+            answers = [await client.post("/web-voice/calls") for _ in range(2)]
+            assert [a.status_code for a in answers] == [200, 200]
+            # at most 2 per minute: the next is refused (a minute boundary may allow one more)
+            for _ in range(3):
+                refused = await client.post("/web-voice/calls")
+                if refused.status_code != 200:
+                    break
+    finally:
+        await asyncio.to_thread(gateway.stop)
+    assert refused.status_code == 429
+    assert refused.headers["access-control-allow-origin"] == "*"  # the widget can read why
+    assert "Too many calls" in refused.json()["error"]
