@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.logging import get_logger
@@ -47,6 +48,24 @@ NO_SECRET = "Calling from the browser is not available right now."
 OPEN_TO_ANY_ORIGIN = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
 
+class BrowserCallGrant(BaseModel):
+    """What the browser needs to open its call's voice socket."""
+
+    call_id: str
+    #: the voice pipeline's browser socket (``voice_pipeline.web_ws_url``)
+    url: str
+    #: send as ``{"type": "start", "token": …}``: opens this call's stream once, before it expires
+    token: str
+    #: seconds the token stays valid
+    expires_in: float
+
+
+class BrowserCallRefused(BaseModel):
+    """Why no call was started (a sentence for the visitor)."""
+
+    error: str
+
+
 def browser_media_url(config: CallCenterConfig) -> str:
     """The voice pipeline's browser socket as browsers reach it."""
     vp = config.voice_pipeline
@@ -57,10 +76,21 @@ def browser_media_url(config: CallCenterConfig) -> str:
 
 
 def _refusal(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=OPEN_TO_ANY_ORIGIN)
+    return JSONResponse(
+        BrowserCallRefused(error=message).model_dump(),
+        status_code=status,
+        headers=OPEN_TO_ANY_ORIGIN,
+    )
 
 
-@router.post("/web-voice/calls", include_in_schema=True)
+@router.post(
+    "/web-voice/calls",
+    response_model=BrowserCallGrant,
+    responses={
+        429: {"model": BrowserCallRefused, "description": "too many calls from this address"},
+        503: {"model": BrowserCallRefused, "description": "voice at capacity or not configured"},
+    },
+)
 async def start_browser_call(request: Request, deps: Deps) -> JSONResponse:
     """Start a browser voice call: the socket URL and the token that opens its stream."""
     address = request.client.host if request.client else "unknown"
@@ -86,12 +116,7 @@ async def start_browser_call(request: Request, deps: Deps) -> JSONResponse:
         deps, channel="web_voice", call_id=started.call_id, idle_timeout_s=ttl + CONNECT_GRACE_S
     )
     token = sign_stream_token(secret, call_id=started.call_id, call_sid=stream_id, ttl_s=ttl)
-    return JSONResponse(
-        {
-            "call_id": started.call_id,
-            "url": browser_media_url(deps.config),
-            "token": token,
-            "expires_in": ttl,
-        },
-        headers=OPEN_TO_ANY_ORIGIN,
+    grant = BrowserCallGrant(
+        call_id=started.call_id, url=browser_media_url(deps.config), token=token, expires_in=ttl
     )
+    return JSONResponse(grant.model_dump(), headers=OPEN_TO_ANY_ORIGIN)
