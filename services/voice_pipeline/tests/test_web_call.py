@@ -102,9 +102,9 @@ async def open_stream(url: str, token: Any) -> tuple[dict[str, Any] | None, int 
     return first, ws.close_code, audio
 
 
-async def call_status(db_pool: Any, call_id: str, wanted: str) -> str:
-    """The call row's status once it is ``wanted`` (or whatever it is after the deadline)."""
-    async with asyncio.timeout(30):
+async def call_status(db_pool: Any, call_id: str, wanted: str, *, within_s: float = 30) -> str:
+    """The call row's status once it is ``wanted`` (TimeoutError after ``within_s``)."""
+    async with asyncio.timeout(within_s):
         while True:
             row = await db_pool.fetchrow("SELECT status FROM calls WHERE call_id = $1", call_id)
             if row is not None and row["status"] == wanted:
@@ -227,3 +227,47 @@ async def test_call_starts_are_limited_per_address(test_env: TestEnvironment, db
     assert refused.status_code == 429
     assert refused.headers["access-control-allow-origin"] == "*"  # the widget can read why
     assert "Too many calls" in refused.json()["error"]
+
+
+async def test_a_call_nobody_connects_to_is_ended_after_its_token_expired(
+    edge: dict[str, Any], test_env: TestEnvironment, db_pool: Any, redis_client: Any
+) -> None:
+    port = free_port()
+    env = {
+        **test_env.env,
+        "CALLCENTER_GATEWAY__PORT": str(port),
+        "CALLCENTER_GATEWAY__REAPER_INTERVAL_S": "0.5",
+        "CALLCENTER_VOICE_PIPELINE__PUBLIC_WS_URL": edge["voice"].url.replace("http", "ws")
+        + "/twilio/media",
+        "CALLCENTER_VOICE_PIPELINE__STREAM_TOKEN_SECRET": SECRET,
+        "CALLCENTER_VOICE_PIPELINE__STREAM_TOKEN_TTL_S": "3",
+    }
+    gateway = _start("gateway", env, port, test_env.tag)
+    try:
+        await asyncio.to_thread(gateway.wait_ready, timeout_s=90)
+        abandoned = await new_call({"gateway": gateway.url})
+        answered = await new_call({"gateway": gateway.url})
+        async with websockets.connect(answered["url"]) as ws:
+            await ws.send(json.dumps({"type": "start", "token": answered["token"]}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), timeout=30))["type"] == "started"
+            ended = await call_status(db_pool, abandoned["call_id"], "ended", within_s=60)
+            assert ended == "ended"
+            reason = await db_pool.fetchval(
+                "SELECT end_reason FROM calls WHERE call_id = $1", abandoned["call_id"]
+            )
+            assert reason == "idle_timeout"
+            # the reaper saw the answered call's deadline pass too, and left it to the pipeline
+            member = f"web_voice:{answered['call_id']}"
+            key = test_env.config().redis.key_prefix + "sessions:active"
+            async with asyncio.timeout(30):
+                while True:
+                    if await redis_client.zscore(key, member) is None:
+                        break
+                    await asyncio.sleep(0.1)
+            status = await db_pool.fetchval(
+                "SELECT status FROM calls WHERE call_id = $1", answered["call_id"]
+            )
+            assert status == "active"
+            await ws.send(json.dumps({"type": "hangup"}))
+    finally:
+        await asyncio.to_thread(gateway.stop)
