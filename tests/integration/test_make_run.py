@@ -71,6 +71,14 @@ async def test_up_starts_every_service_prints_urls_and_stops_on_ctrl_c(
             while (msg := json.loads(await ws.recv()))["type"] != "done":
                 assert msg["type"] != "error", msg
             assert "ORD-1001" in msg["text"]
+        # the widget's Call button: a browser call, heard with no keys
+        async with httpx.AsyncClient() as client:
+            grant = (await client.post(f"{gateway}/web-voice/calls")).json()
+        async with websockets.connect(grant["url"]) as ws:
+            await ws.send(json.dumps({"type": "start", "token": grant["token"]}))
+            assert json.loads(await ws.recv())["type"] == "started"
+            assert isinstance(await asyncio.wait_for(ws.recv(), timeout=60), bytes)  # greeting
+            await ws.send(json.dumps({"type": "hangup"}))
     finally:
         proc.send_signal(signal.SIGINT)
         code = await asyncio.wait_for(proc.wait(), timeout=60)

@@ -283,7 +283,7 @@ async def test_lookups_disclose_nothing_to_an_unverified_caller(
     assert "items" not in replies["order status"]["data"]
 
 
-@pytest.mark.parametrize("channel", ["voice", "sms", "chat"])
+@pytest.mark.parametrize("channel", ["voice", "sms", "chat", "web_voice"])
 def test_the_system_prompt_says_tool_results_and_articles_are_data(channel: str) -> None:
     """The model is told, on every channel, that tool and knowledge-base text never instructs it
     (point 8); the rule sits before the verified status so it frames every turn."""

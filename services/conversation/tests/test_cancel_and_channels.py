@@ -6,9 +6,11 @@ import asyncio
 import json
 
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.config.sections import ConversationSettings
 from callcenter.common.contracts import DeltaChunk
 from callcenter.conversation.channel import ChannelWriter, strip_markdown
 from callcenter.conversation.history import trim_history
+from callcenter.conversation.prompts import system_prompt
 from tests.fakes.openai_server import OpenAIStandIn, Reply
 
 from .conftest import Conversation, turn_events, with_models
@@ -127,6 +129,16 @@ def test_channel_writer_keeps_chat_as_is_and_sentences_for_voice() -> None:
     assert voice.feed("e you?") == []
     assert voice.flush() == [" How are you?"]
     assert strip_markdown("1. **Bold** and `code`") == "Bold and code"
+
+
+def test_a_browser_call_gets_speakable_sentences_like_a_phone_call() -> None:
+    writer = ChannelWriter(channel="web_voice", voice_max_chars=40)
+    assert writer.feed("**Hello** there. How ar") == ["Hello there."]
+    assert writer.feed("e you? " + "Very long words go on. " * 4) == [" How are you?"]
+    writer.flush()
+    assert writer.truncated and len(writer.text) <= 40
+    prompt = system_prompt(ConversationSettings(), channel="web_voice", verified_customer_id=None)
+    assert "voice call" in prompt and "Never use markdown" in prompt
 
 
 def test_history_is_trimmed_by_whole_turns_within_the_budget() -> None:

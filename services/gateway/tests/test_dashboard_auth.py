@@ -89,7 +89,7 @@ async def test_every_api_route_needs_the_admin_token(client: httpx.AsyncClient) 
         assert scheme_only.status_code == 401, path
     ok = await client.get("/api/stats/volume", headers=admin)
     assert ok.status_code == 200
-    assert set(ok.json()["series"]) == {"voice", "sms", "chat"}
+    assert set(ok.json()["series"]) == {"voice", "sms", "chat", "web_voice"}
 
 
 async def test_no_configured_token_locks_everything(

@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Channel = Literal["voice", "sms", "chat"]
+#: ``web_voice``: a voice call from the browser (the chat widget's "Call" button), no number
+Channel = Literal["voice", "sms", "chat", "web_voice"]
 
 SUBJECT_CALL_STARTED = "call.started"
 SUBJECT_CALL_ENDED = "call.ended"

@@ -49,8 +49,12 @@ class ChannelWriter:
 
     def __init__(self, *, channel: str, sms_max_chars: int = 320, voice_max_chars: int = 600):
         self.channel = channel
-        self._plain = channel in ("voice", "sms")
-        self._limit = {"sms": sms_max_chars, "voice": voice_max_chars}.get(channel)
+        self._plain = channel in ("voice", "web_voice", "sms")
+        self._limit = {
+            "sms": sms_max_chars,
+            "voice": voice_max_chars,
+            "web_voice": voice_max_chars,
+        }.get(channel)
         self._buffer = ""
         self._parts: list[str] = []
         self._space = False

@@ -10,6 +10,11 @@ CHANNEL_STYLE = {
         "speakable sentences. Never use markdown, lists, emojis or links. Say order numbers "
         "plainly."
     ),
+    "web_voice": (
+        "You are speaking with the customer on a voice call from our website. Answer in one to "
+        "three short, speakable sentences. Never use markdown, lists, emojis or links. Say order "
+        "numbers plainly."
+    ),
     "sms": (
         "You are replying by text message. Keep the whole reply under {sms_max_chars} characters, "
         "in plain text without markdown or lists."

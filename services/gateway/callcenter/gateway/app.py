@@ -19,6 +19,7 @@ from callcenter.gateway.routes import (
     mail_and_replay,
     twilio_sms,
     twilio_voice,
+    web_voice,
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -39,6 +40,7 @@ def create_app(deps: GatewayDeps | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     app.include_router(chat.router)
     app.include_router(twilio_voice.router)
+    app.include_router(web_voice.router)
     app.include_router(twilio_sms.router)
     app.include_router(api.router, dependencies=[Depends(require_admin)])
     app.include_router(dashboard.router)

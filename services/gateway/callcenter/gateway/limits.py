@@ -11,6 +11,8 @@
   (``gateway.chat_messages_per_minute``) and per client address
   (``gateway.chat_messages_per_minute_per_ip``), counted in Redis in fixed one-minute windows so
   replicas share the count. The visitor gets a plain error and the chat goes on.
+- :func:`too_many_calls`: browser voice calls started per client address per minute are limited
+  like open chats (``gateway.chat_sessions_per_ip``).
 
 A limit of 0 is off. If Redis cannot be asked, the limits let the request through (the chat itself
 needs Redis and reports that on its own); they never turn an outage into refusals.
@@ -185,6 +187,18 @@ async def _over(deps: GatewayDeps, name: str, limit: int) -> bool:
         pipe.expire(key, 120)
         count, _ = await pipe.execute()
     return int(count) > limit
+
+
+async def too_many_calls(deps: GatewayDeps, address: str) -> bool:
+    """Whether this address started more browser calls this minute than it may open chats."""
+    limit = deps.config.gateway.chat_sessions_per_ip
+    if not limit:
+        return False
+    try:
+        return await _over(deps, f"web_voice:ip:{address}", limit)
+    except Exception as exc:
+        log.warning("browser call limit not checked", error=str(exc) or type(exc).__name__)
+        return False
 
 
 async def message_problem(ws: WebSocket, *, call_id: str, text: str) -> str | None:

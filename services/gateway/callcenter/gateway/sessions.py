@@ -1,6 +1,6 @@
 """Open conversations across gateway replicas, and the reaper that ends idle ones.
 
-Each open chat or SMS conversation is a member ``<channel>:<call_id>`` of the Redis sorted set
+Each open chat or SMS conversation (and each browser call until its browser connects) is a member ``<channel>:<call_id>`` of the Redis sorted set
 ``sessions:active`` scored by its last activity. Every gateway replica runs :class:`SessionReaper`;
 ending goes through :func:`callcenter.gateway.calls.end_call`, whose Redis claim makes sure only
 one replica publishes call.ended, however many see the session expire.
@@ -107,6 +107,10 @@ async def _reap_idle(deps: GatewayDeps) -> int:
         channel, _, call_id = member.partition(":")
         if await holds(deps.redis, key_prefix=deps.config.redis.key_prefix, call_id=call_id):
             continue  # a customer waiting for, or talking with, a person is not idle
+        if channel == "web_voice" and await deps.redis.exists(deps.key(f"call:{call_id}:stream")):
+            # the browser connected: the voice pipeline holds the call and ends it
+            await deps.redis.zrem(deps.key(ACTIVE_KEY), member)
+            continue
         with bind_call(call_id):
             try:
                 if await end_call(deps, call_id=call_id, channel=channel, reason="idle_timeout"):  # type: ignore[arg-type]

@@ -121,7 +121,7 @@ def lockout_limits() -> SecuritySettings:
 async def attempt_source(conn: asyncpg.Connection, call_id: str) -> str | None:
     """Where this call comes from, as the gateway recorded it (never from the request).
 
-    ``ip:<address>`` for a web chat, ``phone:<E.164>`` for SMS and voice; None when the gateway
+    ``ip:<address>`` for a web chat or browser call, ``phone:<E.164>`` for SMS and voice; None when the gateway
     recorded no such call.
     """
     row = await conn.fetchrow(
@@ -131,7 +131,7 @@ async def attempt_source(conn: asyncpg.Connection, call_id: str) -> str | None:
     )
     if row is None:
         return None
-    if row["channel"] == "chat":
+    if row["channel"] in ("chat", "web_voice"):  # the browser's address; no number
         return f"ip:{row['client_ip']}" if row["client_ip"] else None
     return f"phone:{normalize_phone(row['from_number'])}" if row["from_number"] else None
 

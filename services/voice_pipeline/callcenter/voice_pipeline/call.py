@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_stop import (
     SpeechTimeoutUserTurnStopStrategy,
@@ -49,7 +51,7 @@ from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
 from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
-from callcenter.common.events import TurnHeard
+from callcenter.common.events import Channel, TurnHeard
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact
 from callcenter.voice_pipeline import metrics
@@ -116,7 +118,18 @@ async def read_start(websocket: WebSocket) -> dict[str, Any]:
 
 
 class CallSession:
-    """One call's pipeline, the handlers of its processors' events, and its end."""
+    """One call's pipeline, the handlers of its processors' events, and its end.
+
+    A phone call (Twilio Media Streams) by default; a browser call
+    (:mod:`callcenter.voice_pipeline.web_call`) changes the line: its channel, audio rate,
+    serializer and turn processor.
+    """
+
+    #: the channel the call is recorded and ended under
+    channel: Channel = "voice"
+    #: the pipeline's audio rate (the phone line's 8 kHz)
+    sample_rate: int = SAMPLE_RATE
+    turn_processor: type[ConversationTurnProcessor] = ConversationTurnProcessor
 
     def __init__(self, *, deps: VoiceDeps, websocket: WebSocket, call: CallInfo) -> None:
         self.deps = deps
@@ -128,19 +141,8 @@ class CallSession:
         self._later: asyncio.Task[None] | None = None
         self.worker: PipelineWorker | None = None
         cfg = deps.config
-        twilio = cfg.twilio
-        hang_up = bool(twilio.account_sid and twilio.auth_token is not None)
-        self.serializer = CallSerializer(
-            stream_sid=call.stream_sid,
-            call_sid=call.call_sid,
-            account_sid=twilio.account_sid if hang_up else None,
-            auth_token=twilio.auth_token.get_secret_value()
-            if hang_up and twilio.auth_token
-            else None,
-            base_url=twilio.api_base_url if hang_up else None,
-            params=CallSerializer.InputParams(auto_hang_up=hang_up),
-        )
-        self.turns = ConversationTurnProcessor(
+        self.serializer = self._serializer()
+        self.turns = self.turn_processor(
             call=call,
             conversation=ConversationClient(
                 bus=deps.bus, first_timeout_s=cfg.voice_pipeline.turn_timeout_s
@@ -153,6 +155,21 @@ class CallSession:
         self.turns.add_event_handler("on_end_requested", self._end_requested)
         self.turns.add_event_handler("on_transfer_requested", self._transfer_requested)
         self.serializer.on_audio_sent = self.turns.audio_sent
+
+    def _serializer(self) -> FrameSerializer:
+        """Twilio Media Streams for this call (hanging up through Twilio's REST API)."""
+        twilio = self.deps.config.twilio
+        hang_up = bool(twilio.account_sid and twilio.auth_token is not None)
+        return CallSerializer(
+            stream_sid=self.call.stream_sid,
+            call_sid=self.call.call_sid,
+            account_sid=twilio.account_sid if hang_up else None,
+            auth_token=twilio.auth_token.get_secret_value()
+            if hang_up and twilio.auth_token
+            else None,
+            base_url=twilio.api_base_url if hang_up else None,
+            params=CallSerializer.InputParams(auto_hang_up=hang_up),
+        )
 
     def _pipeline(self) -> Pipeline:
         cfg = self.deps.config
@@ -180,7 +197,7 @@ class CallSession:
             if self.worker is not None:
                 await self.worker.cancel(reason=self.end_reason)
 
-        stt, tts = speech_services(cfg, sample_rate=SAMPLE_RATE, tag=self.call.call_sid)
+        stt, tts = speech_services(cfg, sample_rate=self.sample_rate, tag=self.call.call_sid)
         watchdog = CallWatchdog(
             providers=[stt, tts],
             max_call_s=vp.max_call_s,
@@ -320,8 +337,8 @@ class CallSession:
         self.worker = PipelineWorker(
             self._pipeline(),
             params=PipelineParams(
-                audio_in_sample_rate=SAMPLE_RATE,
-                audio_out_sample_rate=SAMPLE_RATE,
+                audio_in_sample_rate=self.sample_rate,
+                audio_out_sample_rate=self.sample_rate,
                 enable_metrics=False,
             ),
             idle_timeout_secs=None,
@@ -356,6 +373,7 @@ class CallSession:
             call_id=self.call.call_id,
             reason=self.end_reason or "stream_closed",
             turn_count=len(self.turns.turns),
+            channel=self.channel,
         )
         if self.websocket.client_state.name == "CONNECTED":
             try:
@@ -370,6 +388,10 @@ class CallSession:
             await self.worker.cancel(reason="service shutdown")
 
 
+#: checks a new media socket: the call's session, or None (the socket was refused)
+Accept = Callable[[VoiceDeps, WebSocket], Awaitable[CallSession | None]]
+
+
 async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | None:
     """Check the socket and its start message; the call's session, or None (refused)."""
     if not handshake_signed(deps.config, websocket):
@@ -381,7 +403,7 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         start = await read_start(websocket)
     except (ValueError, TimeoutError, WebSocketDisconnect, KeyError) as exc:
         log.warning("media socket closed: no valid start", error=str(exc))
-        await _close(websocket)
+        await refuse(websocket)
         return None
     params = start.get("customParameters")
     if not isinstance(params, dict):
@@ -399,7 +421,7 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         )
     except UntrustedStream as exc:
         log.warning("media socket closed: untrusted stream", error=str(exc), call_sid=call_sid)
-        await _close(websocket)
+        await refuse(websocket)
         return None
     call = CallInfo(
         call_id=trusted.call_id,
@@ -411,16 +433,23 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
     return CallSession(deps=deps, websocket=websocket, call=call)
 
 
-async def _close(websocket: WebSocket) -> None:
+async def refuse(websocket: WebSocket) -> None:
+    """Close a socket that may not stream (1008), whatever state it is in."""
     try:
         await websocket.close(code=POLICY_VIOLATION)
     except Exception:
         pass
 
 
-async def serve_call(deps: VoiceDeps, websocket: WebSocket, active: set[CallSession]) -> None:
-    """The /twilio/media handler: accept, run, end."""
-    session = await accept_call(deps, websocket)
+async def serve_call(
+    deps: VoiceDeps,
+    websocket: WebSocket,
+    active: set[CallSession],
+    *,
+    accept: Accept = accept_call,
+) -> None:
+    """A media socket's handler: accept (Twilio's by default), run, end."""
+    session = await accept(deps, websocket)
     if session is None:
         return
     active.add(session)

@@ -1,4 +1,4 @@
-"""Run the voice pipeline: the Twilio media socket, one Pipecat pipeline per call.
+"""Run the voice pipeline: the Twilio and browser media sockets, one Pipecat pipeline per call.
 
 Readiness is false while draining or at capacity (:mod:`callcenter.voice_pipeline.capacity`:
 a stream beyond it is refused with 1013 "try again later"); SIGTERM stops taking calls and ends
@@ -20,10 +20,18 @@ from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.common.voice_load import forget_voice_replica, report_voice_load
 from callcenter.voice_pipeline.apology import ApologyCache
-from callcenter.voice_pipeline.call import POLICY_VIOLATION, CallSession, VoiceDeps, serve_call
+from callcenter.voice_pipeline.call import (
+    POLICY_VIOLATION,
+    Accept,
+    CallSession,
+    VoiceDeps,
+    accept_call,
+    serve_call,
+)
 from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
 from callcenter.voice_pipeline.smart_turn import load_shared_model
 from callcenter.voice_pipeline.speech import log_speech_providers
+from callcenter.voice_pipeline.web_call import accept_web_call
 
 log = get_logger(__name__)
 
@@ -61,8 +69,7 @@ def create_app(state: dict, admission: CallAdmission) -> FastAPI:
     active: set[CallSession] = set()
     state["active"] = active
 
-    @app.websocket("/twilio/media")
-    async def media(websocket: WebSocket) -> None:
+    async def admitted(websocket: WebSocket, accept: Accept) -> None:
         deps: VoiceDeps | None = state.get("deps")
         if deps is None or state.get("draining"):
             await websocket.close(code=POLICY_VIOLATION)
@@ -72,9 +79,18 @@ def create_app(state: dict, admission: CallAdmission) -> FastAPI:
             await websocket.close(code=TRY_AGAIN_LATER)
             return
         try:
-            await serve_call(deps, websocket, active)
+            await serve_call(deps, websocket, active, accept=accept)
         finally:
             admission.release()
+
+    @app.websocket("/twilio/media")
+    async def media(websocket: WebSocket) -> None:
+        await admitted(websocket, accept_call)
+
+    @app.websocket("/web/media")
+    async def web_media(websocket: WebSocket) -> None:
+        """A browser call (the chat widget's Call button): see :mod:`.web_call`."""
+        await admitted(websocket, accept_web_call)
 
     return app
 

@@ -69,6 +69,49 @@ async def resolve_trusted_call(
         call_id = verify_stream_token(secret, token, call_sid=call_sid)
     except InvalidStreamToken as exc:
         raise UntrustedStream(str(exc)) from exc
+    row = await claim_live_stream(
+        config=config,
+        redis=redis,
+        db=db,
+        call_id=call_id,
+        channel="voice",
+        stream_key="twilio_call_sid",
+        stream_id=call_sid,
+    )
+    return TrustedCall(
+        call_id=call_id,
+        call_sid=call_sid,
+        from_number=row["from_number"],
+        to_number=row["to_number"],
+    )
+
+
+async def claim_live_stream(
+    *,
+    config: CallCenterConfig,
+    redis: aioredis.Redis,
+    db: asyncpg.Pool,
+    call_id: str,
+    channel: str,
+    stream_key: str,
+    stream_id: str,
+) -> asyncpg.Record:
+    """The gateway's row of a live call of ``channel`` and stream, claimed for this socket.
+
+    Args:
+        config: the deployment's config (Redis key prefix).
+        redis: for the one-stream claim and the shared call-ended claim.
+        db: the ``calls`` table the gateway writes.
+        call_id: the call the (verified) token names.
+        channel: the channel the gateway recorded the call under.
+        stream_key: the ``provider_ids`` entry that names the call's stream.
+        stream_id: the stream the token was signed for.
+
+    Raises:
+        UntrustedStream: the call is unknown, of another channel or stream, has ended, or already
+            has its stream.
+
+    """
     row = await db.fetchrow(
         "SELECT channel, from_number, to_number, provider_ids, status FROM calls WHERE call_id = $1",
         call_id,
@@ -76,21 +119,16 @@ async def resolve_trusted_call(
     provider_ids = row["provider_ids"] if row is not None else None
     if (
         row is None
-        or row["channel"] != "voice"
+        or row["channel"] != channel
         or not isinstance(provider_ids, dict)
-        or provider_ids.get("twilio_call_sid") != call_sid
+        or provider_ids.get(stream_key) != stream_id
     ):
-        raise UntrustedStream("no voice call of this CallSid was recorded by the gateway")
+        raise UntrustedStream(f"no {channel} call of this stream was recorded by the gateway")
     prefix = config.redis.key_prefix
     if row["status"] != "active" or await redis.exists(f"{prefix}call:{call_id}:ended"):
         raise UntrustedStream("the call has ended")
     if not await redis.set(
-        f"{prefix}call:{call_id}:stream", call_sid, nx=True, ex=ENDED_CLAIM_TTL_S
+        f"{prefix}call:{call_id}:stream", stream_id, nx=True, ex=ENDED_CLAIM_TTL_S
     ):
         raise UntrustedStream("this call already has its media stream")
-    return TrustedCall(
-        call_id=call_id,
-        call_sid=call_sid,
-        from_number=row["from_number"],
-        to_number=row["to_number"],
-    )
+    return row

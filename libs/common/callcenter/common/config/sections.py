@@ -92,6 +92,8 @@ class VoicePipelineSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8001
     public_ws_url: str = "ws://localhost:8001/twilio/media"
+    #: the browser-call socket as browsers reach it; None: public_ws_url's host, path /web/media
+    web_ws_url: str | None = None
     stream_token_secret: SecretStr | None = None
     stream_token_ttl_s: float = Field(default=60.0, gt=0)
     smart_turn: bool = True

@@ -31,7 +31,7 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="rows to skip"
 #: The post-call steps, in workflow order (a call shows each, ``pending`` until it ran).
 POST_CALL_STEPS = ["transcript", "summary", "crm", "email", "ticket", "metrics"]
 
-Channel = Literal["voice", "sms", "chat"]
+Channel = Literal["voice", "sms", "chat", "web_voice"]
 Sentiment = Literal["positive", "neutral", "negative"]
 StepState = Literal["pending", "done", "skipped", "dead_letter"]
 Priority = Literal["low", "normal", "high", "urgent"]

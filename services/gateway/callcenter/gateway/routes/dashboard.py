@@ -61,7 +61,7 @@ LATENCY_STAGES = (
 RECENT_ENDED_MIN = 15
 LOGIN_MAX_FAILURES = 10
 LOGIN_WINDOW_S = 300
-ChannelFilter = Literal["voice", "sms", "chat"] | None
+ChannelFilter = Literal["voice", "sms", "chat", "web_voice"] | None
 Deps = Annotated[GatewayDeps, Depends(request_deps)]
 Hours = Annotated[float, Query(gt=0, le=24 * 90, description="how far back to look")]
 
@@ -342,7 +342,7 @@ async def volume(
         _since(hours),
     )
     times: list[str] = []
-    counts: dict[str, dict[str, int]] = {"voice": {}, "sms": {}, "chat": {}}
+    counts: dict[str, dict[str, int]] = {"voice": {}, "sms": {}, "chat": {}, "web_voice": {}}
     for row in rows:
         stamp = row["t"].isoformat()
         if not times or times[-1] != stamp:

@@ -14,6 +14,13 @@
  * as from a person; ``handoff``, ``agent_joined``, ``agent_left`` and ``no_agent`` frame the change. The conversation (call_id, resume_token and the
  * messages shown) lives in sessionStorage, so a dropped socket or a page reload resumes the same
  * conversation; messages typed while offline are sent once the socket is back.
+ *
+ * The "Call" button in the header calls the assistant from the microphone (a voice call, channel
+ * web_voice, separate from the chat): POST /web-voice/calls on the gateway gives the voice pipeline's
+ * socket URL and a single-use token; the socket then carries 16 kHz 16-bit PCM both ways (captured by
+ * an AudioWorklet, played back in order), and {"type": "clear"} drops queued playback when the caller
+ * interrupts. The host element's data-call-state / data-call-id / data-call-audio-bytes (audio received)
+ * tell the page how the call goes. See services/voice_pipeline/.../web_call.py for the protocol.
  */
 (function () {
   'use strict';
@@ -46,6 +53,11 @@
     '.status { font-size: 12px; opacity: .9; }',
     '.end { background: transparent; color: #fff; border: 1px solid rgba(255,255,255,.6); border-radius: 6px; font: inherit; font-size: 13px; padding: 3px 8px; cursor: pointer; }',
     '.end[hidden] { display: none; }',
+    '.call { background: #fff; color: #0b4ea2; border: 0; border-radius: 6px; font: inherit; font-size: 13px; font-weight: 600; padding: 4px 10px; cursor: pointer; }',
+    '.call.live { background: #c62828; color: #fff; }',
+    '.call:disabled { opacity: .6; cursor: default; }',
+    '.callbar { padding: 6px 14px; background: #fff4e5; color: #6b3a00; font-size: 13px; border-bottom: 1px solid #f1d3a8; }',
+    '.callbar[hidden] { display: none; }',
     '.close { background: transparent; color: #fff; border: 0; font-size: 22px; line-height: 1; cursor: pointer; padding: 2px 8px; border-radius: 6px; }',
     '.log { flex: 1; overflow-y: auto; padding: 12px; background: #f7f8fa; }',
     '.msg { max-width: 85%; margin: 6px 0; padding: 8px 12px; border-radius: 14px; white-space: pre-wrap; overflow-wrap: anywhere; }',
@@ -101,8 +113,10 @@
     (inline ? '' : '<button class="launcher" type="button" aria-haspopup="dialog" aria-expanded="false"></button>') +
     '<section class="panel" role="' + (inline ? 'region' : 'dialog') + '" aria-labelledby="' + uid + '-title"' + (inline ? '' : ' hidden') + '>' +
     '  <header><div style="flex:1"><h2 id="' + uid + '-title"></h2><div class="status" aria-live="polite"></div></div>' +
+    '<button class="call" type="button" aria-label="Call us (uses your microphone)">Call</button>' +
     '<button class="end" type="button">End chat</button>' +
     (inline ? '' : '<button class="close" type="button" aria-label="Close chat">&times;</button>') + '</header>' +
+    '  <div class="callbar" role="status" aria-live="polite" hidden></div>' +
     '  <div class="log" role="log" aria-live="polite" aria-relevant="additions" aria-label="Conversation" tabindex="0"></div>' +
     '  <div class="typing" role="status" hidden><span class="dots" aria-hidden="true"><span></span><span></span><span></span></span><span class="typing-text">Assistant is typing…</span></div>' +
     '  <form novalidate><label class="sr-only" for="' + uid + '-input">Your message</label>' +
@@ -401,5 +415,169 @@
     if (inline) { connect(); } else if (opts.open === 'true' || state.open) { open(); } else { connect(); }
   }
 
-  window.CallcenterChat = { open: open, close: close, send: send };
+  // --- voice call from the microphone (channel web_voice) ---------------------------------------
+  var RATE = 16000;          // the socket's PCM rate, both ways
+  var FRAME = 320;           // 20 ms per frame sent
+  var MIC_WORKLET = [
+    'class CcMic extends AudioWorkletProcessor {',
+    '  constructor() { super(); this.step = sampleRate / ' + RATE + '; this.next = this.step; this.t = 0;',
+    '    this.acc = 0; this.n = 0; this.out = new Int16Array(' + FRAME + '); this.k = 0; }',
+    '  process(inputs) {',
+    '    var x = inputs[0] && inputs[0][0];',
+    '    if (!x) return true;',
+    '    for (var i = 0; i < x.length; i++) {',
+    '      this.acc += x[i]; this.n++; this.t++;',
+    '      if (this.t >= this.next) {',  // box filter: the mean of the samples one output sample spans
+    '        var v = Math.max(-1, Math.min(1, this.acc / this.n));',
+    '        this.out[this.k++] = v < 0 ? v * 32768 : v * 32767;',
+    '        this.acc = 0; this.n = 0; this.next += this.step;',
+    '        if (this.k === this.out.length) { this.port.postMessage(this.out.buffer, [this.out.buffer]);',
+    '          this.out = new Int16Array(' + FRAME + '); this.k = 0; }',
+    '      }',
+    '    }',
+    '    return true;',
+    '  }',
+    '}',
+    "registerProcessor('cc-mic', CcMic);"
+  ].join('\n');
+  var callBtn = $('.call');
+  var callbar = $('.callbar');
+  var call = null;           // {ctx, stream, mic, ws, playAt, playing, live}
+
+  function callInfo(name, value) { host.setAttribute('data-call-' + name, String(value)); }
+  function callNote(text) { callbar.hidden = !text; callbar.textContent = text || ''; }
+  function callButton(live, busy) {
+    callBtn.textContent = live ? 'Hang up' : 'Call';
+    callBtn.classList.toggle('live', live);
+    callBtn.setAttribute('aria-label', live ? 'Hang up the call' : 'Call us (uses your microphone)');
+    callBtn.disabled = !!busy;
+  }
+
+  function stopPlayback() {
+    if (!call) return;
+    call.playing.forEach(function (src) { try { src.stop(); } catch (e) { /* already ended */ } });
+    call.playing = [];
+    call.playAt = 0;
+  }
+
+  function play(data) {
+    var pcm = new Int16Array(data);
+    if (!pcm.length) return;
+    var buf = call.ctx.createBuffer(1, pcm.length, RATE);
+    var ch = buf.getChannelData(0);
+    for (var i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
+    var src = call.ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(call.ctx.destination);
+    var at = Math.max(call.ctx.currentTime + 0.02, call.playAt);
+    src.start(at);
+    call.playAt = at + buf.duration;
+    call.playing.push(src);
+    src.onended = function () { if (call) call.playing = call.playing.filter(function (s) { return s !== src; }); };
+  }
+
+  function endCall(note) {
+    if (!call) return;
+    var c = call;
+    call = null;
+    c.playing.forEach(function (src) { try { src.stop(); } catch (e) { /* already ended */ } });
+    if (c.ws && c.ws.readyState <= 1) {
+      if (c.ws.readyState === 1) { try { c.ws.send(JSON.stringify({ type: 'hangup' })); } catch (e) { /* closing */ } }
+      c.ws.close();
+    }
+    if (c.stream) c.stream.getTracks().forEach(function (t) { t.stop(); });
+    if (c.mic) c.mic.port.onmessage = null;
+    c.ctx.close();
+    callInfo('state', 'ended');
+    callButton(false, false);
+    callNote(note || 'Call ended.');
+  }
+
+  function startCall() {
+    if (call) return;
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx || !navigator.mediaDevices || !window.AudioWorkletNode) {
+      callNote('Calling needs a browser with microphone support.');
+      return;
+    }
+    var ctx;
+    try { ctx = new Ctx({ sampleRate: RATE }); } catch (e) { ctx = new Ctx(); }  // made in the click: may play
+    var c = call = { ctx: ctx, stream: null, mic: null, ws: null, playAt: 0, playing: [], live: false };
+    callInfo('state', 'connecting');
+    callInfo('audio-bytes', 0);
+    callButton(true, false);
+    callNote('Calling…');
+    var micUrl = URL.createObjectURL(new Blob([MIC_WORKLET], { type: 'application/javascript' }));
+    fetch(server + '/web-voice/calls', { method: 'POST' })
+      .then(function (r) {
+        return r.json().then(function (body) {
+          if (!r.ok) throw new Error(body.error || 'The call could not start.');
+          return body;
+        });
+      })
+      .then(function (grant) {
+        if (call !== c) throw null;
+        callInfo('id', grant.call_id);
+        // Echo cancellation keeps the assistant's own voice out of the microphone; the browser's noise
+        // suppression stays off: it clips the starts of words the speech recognizer needs (the
+        // pipeline's voice activity detection already ignores background noise).
+        return navigator.mediaDevices.getUserMedia({
+          audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: true }
+        }).then(function (stream) {
+          c.stream = stream;
+          return ctx.audioWorklet.addModule(micUrl);
+        }).then(function () {
+          if (call !== c) throw null;
+          c.mic = new AudioWorkletNode(ctx, 'cc-mic');
+          ctx.createMediaStreamSource(c.stream).connect(c.mic);
+          c.mic.port.onmessage = function (event) {
+            if (c.live && c.ws.readyState === 1) c.ws.send(event.data);
+          };
+          openCallSocket(c, grant);
+        });
+      })
+      .catch(function (err) {
+        if (err === null) return;  // hung up meanwhile
+        endCall(err && err.name === 'NotAllowedError' ? 'The call needs your microphone.' : (err && err.message) || 'The call could not start.');
+      })
+      .then(function () { URL.revokeObjectURL(micUrl); });
+  }
+
+  function openCallSocket(c, grant) {
+    var sock = new WebSocket(grant.url);
+    sock.binaryType = 'arraybuffer';
+    c.ws = sock;
+    var bytes = 0;
+    sock.onopen = function () { sock.send(JSON.stringify({ type: 'start', token: grant.token })); };
+    sock.onmessage = function (event) {
+      if (call !== c) return;
+      if (typeof event.data !== 'string') {
+        bytes += event.data.byteLength;
+        callInfo('audio-bytes', bytes);
+        play(event.data);
+        return;
+      }
+      var msg;
+      try { msg = JSON.parse(event.data); } catch (e) { return; }
+      if (msg.type === 'started') {
+        c.live = true;
+        callInfo('state', 'live');
+        callNote('On a call with the assistant. Speak any time.');
+      } else if (msg.type === 'clear') {
+        stopPlayback();  // the caller interrupted: drop what was queued
+      }
+    };
+    sock.onclose = function () {
+      if (call !== c) return;
+      // let the goodbye finish playing before the context closes
+      var left = Math.max(0, c.playAt - c.ctx.currentTime);
+      setTimeout(function () { if (call === c) endCall(c.live ? 'Call ended.' : 'The call could not be connected.'); }, left * 1000);
+    };
+  }
+
+  callBtn.addEventListener('click', function () {
+    if (call) endCall('Call ended.'); else startCall();
+  });
+
+  window.CallcenterChat = { open: open, close: close, send: send, call: startCall, hangUp: function () { endCall('Call ended.'); } };
 })();

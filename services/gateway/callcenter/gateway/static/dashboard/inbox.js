@@ -73,7 +73,7 @@
     $('take').hidden = item.state !== 'waiting_for_agent';
     $('hand-back').hidden = !mine;
     $('close').hidden = !mine;
-    $('reply').hidden = !mine || item.channel === 'voice';
+    $('reply').hidden = !mine || item.channel === 'voice' || item.channel === 'web_voice';
     const log = $('transcript');
     log.textContent = '';
     detail.transcript.forEach((entry) => log.append(entryView(entry)));

@@ -3,7 +3,7 @@
 
 (() => {
   const { api, el, badge, fmtTime, fmtDuration, turnView, summaryView } = CC;
-  const COLORS = { voice: '#7b3fe4', sms: '#0a8f6a', chat: '#0b6ee0' };
+  const COLORS = { voice: '#7b3fe4', sms: '#0a8f6a', chat: '#0b6ee0', web_voice: '#c2410c' };
   const list = document.getElementById('live-list');
   const empty = document.getElementById('live-empty');
   const conn = document.getElementById('conn');
@@ -38,7 +38,7 @@
         badge(ended ? 'ended' : 'live', ended ? 'ended' : 'active'),
         el('a', { href: '/dashboard/calls/' + encodeURIComponent(c.call_id), title: 'Call details' }, c.call_id.slice(0, 12)),
         el('span', { class: 'muted small' }, c.from_number || ''),
-        ended || c.channel === 'voice' ? null : el('a', { href: '/dashboard/inbox?take=' + encodeURIComponent(c.call_id), class: 'small' }, 'Take over'),
+        ended || c.channel === 'voice' || c.channel === 'web_voice' ? null : el('a', { href: '/dashboard/inbox?take=' + encodeURIComponent(c.call_id), class: 'small' }, 'Take over'),
         el('span', { class: 'muted small', style: 'margin-left:auto' },
           ended ? (c.end_reason || '') + (c.duration_s != null ? ' · ' + fmtDuration(c.duration_s) : '') : 'since ' + fmtTime(c.started_at))),
       box,
