@@ -131,3 +131,10 @@ async def test_transfer_to_agent(call) -> None:
     assert (await call("transfer_to_agent", {"reason": "wants the boss", "queue": "ceo"}))[
         "error"
     ] == "invalid_arguments"
+
+
+async def test_no_transfer_is_promised_on_a_browser_call(call) -> None:
+    # no agent can join a browser call: the tool says so, so the assistant offers what works
+    refused = await call("transfer_to_agent", {"reason": "wants a person"}, channel="web_voice")
+    assert refused["success"] is False and refused["error"] == "transfer_unavailable"
+    assert "chat window" in refused["message"] and "call back" in refused["message"]

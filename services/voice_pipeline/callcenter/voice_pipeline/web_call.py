@@ -145,9 +145,10 @@ class WebCallSession(CallSession):
     async def _transfer_requested(
         self, turns: ConversationTurnProcessor, reason: str, summary: str, fallback: str
     ) -> None:
-        # A browser call cannot be redirected to an agent's phone: the assistant already said a
-        # colleague takes it from here (the hand-off is recorded by the tool); the call ends.
-        log.info("browser call handed off; ending it", call_id=self.call.call_id, reason=reason)
+        # A browser call cannot be redirected to an agent's phone (the transfer tool refuses on
+        # web_voice, so the assistant offers the chat or a call back instead); this is the give-up
+        # path (conversation or speech down) after the apology: the call ends.
+        log.info("browser call cannot be handed over; ending it", reason=reason)
         await self._end_requested(turns, fallback)
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from callcenter.tools.registry import SkillContext, ToolArguments, skill
+from callcenter.tools.registry import SkillContext, ToolArguments, ToolError, skill
 
 
 class TransferToAgentArgs(ToolArguments):
@@ -31,7 +31,19 @@ class TransferToAgentArgs(ToolArguments):
     arguments=TransferToAgentArgs,
 )
 async def transfer_to_agent(args: TransferToAgentArgs, ctx: SkillContext) -> dict[str, Any]:
-    """Say that the call should move to a person; the edge does the transfer."""
+    """Say that the call should move to a person; the edge does the transfer.
+
+    Raises:
+        ToolError: ``transfer_unavailable`` on a call from the browser, which no agent can join
+            (no phone line to redirect): the assistant must not promise a colleague there.
+
+    """
+    if ctx.call.channel == "web_voice":
+        raise ToolError(
+            "transfer_unavailable",
+            "A colleague can't join a call from the browser. Hang up and type 'agent' in the "
+            "chat window to reach a person there, or I can arrange a call back.",
+        )
     return {"transfer": True, "reason": args.reason, "queue": args.queue}
 
 
