@@ -71,7 +71,12 @@ def render_follow_up(
     values = {
         "company": company,
         "name": redact(name or "there"),
-        "channel": {"voice": "phone", "sms": "text message", "chat": "chat"}.get(
+        "channel": {
+            "voice": "phone",
+            "web_voice": "a call from our website",
+            "sms": "text message",
+            "chat": "chat",
+        }.get(
             channel or "", "phone"
         ),
         "call_id": call_id,

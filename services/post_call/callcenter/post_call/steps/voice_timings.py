@@ -66,7 +66,7 @@ class VoiceTimingsStep(Step):
         """Store this half of the turn's timings (once per event)."""
         event: Event = self.parse(delivery, Event)
         if isinstance(event, TurnCompleted):
-            if event.channel != "voice":
+            if event.channel not in ("voice", "web_voice"):
                 return False
             return await self.effect_once(event, lambda conn: self._completed(conn, event))
         assert isinstance(event, TurnHeard)
