@@ -76,9 +76,7 @@ def render_follow_up(
             "web_voice": "a call from our website",
             "sms": "text message",
             "chat": "chat",
-        }.get(
-            channel or "", "phone"
-        ),
+        }.get(channel or "", "phone"),
         "call_id": call_id,
         "agreed": redact(agreed or "Our team will follow up with you about your request."),
         "next": (
