@@ -85,8 +85,9 @@ class SummaryStep(Step):
         await self.turns_stored.start()
 
     async def close(self) -> None:
-        """Stop listening."""
+        """Stop listening; close the summariser's connections."""
         await self.turns_stored.close()
+        await self.summarizer.close()
 
     async def handle(self, delivery: Delivery) -> bool:
         """Summarise (once), then publish call.summarized from the stored row."""
