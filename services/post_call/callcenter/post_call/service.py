@@ -52,6 +52,8 @@ class PostCallWorkers:
                 retry_delays_s=settings.retry_delays_s,
                 dead_letter=[self.sink],
                 concurrency=settings.concurrency,
+                batch=settings.batch_size if step.batches else 10,
+                batch_handler=step.deliver_batch if step.batches else None,
             )
             for step in steps
             for subject in step.subjects
