@@ -1,15 +1,19 @@
 """Post-call throughput: calls per second through every step, with an instant stand-in LLM.
 
-``python -m bench.post_call_throughput [--calls N] [--turns T]``
+``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]``
 
 What it measures, in one isolated namespace on the local NATS and PostgreSQL:
 
 * **baseline** — the six steps called directly in-process, one call after another in order
   (transcript for each turn, summary, crm, email, ticket, metrics), 16 calls at a time: the cost of
-  the work itself (PostgreSQL transactions, the LLM round trip through litellm, SMTP);
-* **pipeline** — the same number of calls published to JetStream (turns, then call.ended) and
-  processed by a real ``python -m callcenter.post_call`` process running every step as durable
-  consumers; the clock stops when every call has its email, ticket, CRM activity and metrics.
+  the work itself (PostgreSQL transactions, the LLM round trip, SMTP);
+* **pipeline** — the same number of calls published to JetStream (each call's turns, then its
+  call.ended; 64 calls at a time) and processed by a real ``python -m callcenter.post_call``
+  process running every step as durable consumers; the clock stops when every call has its
+  email, ticket, CRM activity and metrics.
+
+The summary reaches the LLM the way ``llm.models[].client`` says (``--client``: ``openai``, the
+lean OpenAI-compatible client, by default; ``litellm`` to compare).
 
 The LLM is the OpenAI-compatible stand-in (``tests/fakes/openai_server.py``) answering a valid
 structured summary at once; SMTP is the aiosmtpd catcher; each runs in a process of its own, and the
@@ -18,8 +22,9 @@ call: nothing lost (every effect present), nothing duplicated (one email, ticket
 call, one message per call at the SMTP server), no dead letters, and how many deliveries were
 redeliveries (a nak or retry). Beside each throughput figure it prints the CPU per call: the
 post_call process (or, for the baseline, this process) plus the PostgreSQL backends serving its
-connections, read from ``/proc``. CPU is stable on a shared machine; wall time is not. Figures are
-printed and written to ``bench/results/post_call_throughput.md``.
+connections, read from ``/proc``, and the post_call process's resident memory at rest and at its
+peak under the load. CPU is stable on a shared machine; wall time is not. Figures are printed and
+written to ``bench/results/post_call_throughput.md``.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ SUMMARY = {
     "follow_up": "We agreed to start a return for order W1001.",
 }
 BASELINE_CONCURRENCY = 16
+#: Calls the load generator publishes at a time (each call's events in order).
+PUBLISH_CONCURRENCY = 64
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -82,6 +89,15 @@ def process_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MB (``VmRSS``)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
 
 
 def local_tcp_ports(pid: int) -> set[int]:
@@ -317,10 +333,11 @@ async def run_pipeline(
     ids: list[str],
     turns: int,
     timeout_s: float,
-) -> tuple[float, float, tuple[float, float]]:
-    """Seconds until every call has every effect, the publish time, the CPU used.
+) -> tuple[float, float, tuple[float, float], tuple[float, float]]:
+    """Seconds until every call has every effect, the publish time, the CPU used, the RSS.
 
-    The CPU is the post_call process's and its PostgreSQL backends' (seconds).
+    The CPU is the post_call process's and its PostgreSQL backends' (seconds); the RSS (MB) is
+    the post_call process's at rest (ready, before the load) and its peak under the load.
     """
     proc = ServiceProcess(
         "post_call", env={**env.env, **extra_env}, port=env.ports["post_call"], tag=env.tag
@@ -328,15 +345,23 @@ async def run_pipeline(
     proc.start()
     try:
         assert proc.proc is not None
-        meter = CpuMeter(pid=proc.proc.pid, db=db)
+        pid = proc.proc.pid
+        meter = CpuMeter(pid=pid, db=db)
+        at_rest = peak = rss_mb(pid)
         await meter.start()
         started = time.monotonic()
-        for call_id in ids:
-            for event in call_events(call_id, f"cust-{call_id}", turns):
-                await bus.publish(event)
+        slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def publish_call(call_id: str) -> None:
+            async with slots:
+                for event in call_events(call_id, f"cust-{call_id}", turns):
+                    await bus.publish(event)
+
+        await asyncio.gather(*(publish_call(call_id) for call_id in ids))
         published = time.monotonic() - started
         deadline = started + timeout_s
         while await complete(db, ids) < len(ids):
+            peak = max(peak, rss_mb(pid))
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"pipeline incomplete after {timeout_s}s: {await complete(db, ids)}/{len(ids)}"
@@ -344,7 +369,7 @@ async def run_pipeline(
                 )
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        return elapsed, published, await meter.used()
+        return elapsed, published, await meter.used(), (at_rest, max(peak, rss_mb(pid)))
     finally:
         proc.stop()
 
@@ -365,9 +390,15 @@ async def redeliveries(bus: Bus, stream: str) -> dict[str, int]:
 async def main(argv: list[str]) -> int:
     """Run both measurements and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "200")))
+    parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "600")))
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--client",
+        choices=["openai", "litellm"],
+        default="openai",
+        help="how the summary reaches the LLM (llm.models[].client)",
+    )
     args = parser.parse_args(argv)
     problems = unreachable_services()
     if problems:
@@ -377,7 +408,14 @@ async def main(argv: list[str]) -> int:
     llm, llm_url = start_llm()
     smtp_port = free_port()
     smtp = start_smtp(smtp_port)
-    models = [{"model": f"openai/{MODEL}", "api_key": "sk-bench", "api_base": llm_url}]
+    models = [
+        {
+            "model": f"openai/{MODEL}",
+            "api_key": "sk-bench",
+            "api_base": llm_url,
+            "client": args.client,
+        }
+    ]
     extra_env = {
         "CALLCENTER_SMTP__HOST": "127.0.0.1",
         "CALLCENTER_SMTP__PORT": str(smtp_port),
@@ -396,7 +434,7 @@ async def main(argv: list[str]) -> int:
         baseline_ids = [f"base-{i:05d}" for i in range(args.calls)]
         await add_contacts(db, pipeline_ids + baseline_ids)
 
-        pipeline_s, publish_s, pipeline_cpu = await run_pipeline(
+        pipeline_s, publish_s, pipeline_cpu, rss = await run_pipeline(
             env, extra_env, db, bus, pipeline_ids, args.turns, args.timeout
         )
         pipeline_account = await account(db, pipeline_ids, args.turns)
@@ -434,9 +472,10 @@ async def main(argv: list[str]) -> int:
     lines = [
         "## post_call_throughput",
         "",
-        f"{n} calls of {args.turns} turns each, every step (transcript, summary through litellm "
-        "to an instant OpenAI-compatible stand-in, crm, email over SMTP, ticket, metrics). "
-        f"{os.cpu_count()} cores.",
+        f"{n} calls of {args.turns} turns each, every step (transcript, summary through the "
+        f"{args.client} client to an instant OpenAI-compatible stand-in, crm, email over SMTP, "
+        f"ticket, metrics). {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
+        "end.",
         "",
         "| run | seconds | calls/s | relative | CPU ms/call: process | PostgreSQL | total |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -453,6 +492,7 @@ async def main(argv: list[str]) -> int:
         f"Redeliveries in the pipeline (deliveries beyond one per message): {retries} "
         f"({summary_retries} of them call.ended at the summary step).",
         f"Messages at the SMTP server: {mails_at_server} (expected {2 * n}: both runs).",
+        f"post_call RSS: {rss[0]:.0f} MB at rest, {rss[1]:.0f} MB peak under the load.",
         f"Publishing the {n * (args.turns + 1)} events took {publish_s:.2f} s of the pipeline time.",
         f"Accounting (pipeline): {json.dumps(pipeline_account['counts'])} — "
         + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
