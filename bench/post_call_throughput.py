@@ -10,7 +10,8 @@ What it measures, in one isolated namespace on the local NATS and PostgreSQL:
 * **pipeline** — the same number of calls published to JetStream (each call's turns, then its
   call.ended; 64 calls at a time) and processed by a real ``python -m callcenter.post_call``
   process running every step as durable consumers; the clock stops when every call has its
-  email, ticket, CRM activity and metrics.
+  email, ticket, CRM activity and metrics. Once per event loop in ``--loops`` (uvloop, the
+  default, and asyncio's own), so the two are compared in the same run.
 
 The summary reaches the LLM the way ``llm.models[].client`` says (``--client``: ``openai``, the
 lean OpenAI-compatible client, by default; ``litellm`` to compare).
@@ -46,6 +47,7 @@ from callcenter.common.bus import Bus
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool, migrate
+from callcenter.common.event_loop import ENV_VAR as EVENT_LOOP_ENV
 from callcenter.common.events import CallEnded, Event, TurnCompleted, TurnLatency
 from callcenter.common.logging import configure_logging
 from callcenter.post_call.steps import STEPS, StepContext
@@ -119,6 +121,17 @@ def local_tcp_ports(pid: int) -> set[int]:
                 if cols[9] in inodes:
                     ports.add(int(cols[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+@dataclass(slots=True, kw_only=True)
+class Pipeline:
+    """One pipeline run's figures."""
+
+    seconds: float
+    publish_s: float
+    cpu: tuple[float, float]
+    rss: tuple[float, float]
+    account: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -394,6 +407,11 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument(
+        "--loops",
+        default="uvloop,asyncio",
+        help="event loops of the post_call process to measure, one pipeline run each",
+    )
+    parser.add_argument(
         "--client",
         choices=["openai", "litellm"],
         default="openai",
@@ -430,14 +448,29 @@ async def main(argv: list[str]) -> int:
     bus = await Bus.connect(config.nats, name="bench")
     try:
         await migrate(db)
-        pipeline_ids = [f"pipe-{i:05d}" for i in range(args.calls)]
+        loops = [loop for loop in args.loops.split(",") if loop]
+        ids_of = {loop: [f"pipe-{loop}-{i:05d}" for i in range(args.calls)] for loop in loops}
         baseline_ids = [f"base-{i:05d}" for i in range(args.calls)]
-        await add_contacts(db, pipeline_ids + baseline_ids)
+        await add_contacts(db, [i for ids in ids_of.values() for i in ids] + baseline_ids)
 
-        pipeline_s, publish_s, pipeline_cpu, rss = await run_pipeline(
-            env, extra_env, db, bus, pipeline_ids, args.turns, args.timeout
-        )
-        pipeline_account = await account(db, pipeline_ids, args.turns)
+        pipelines: dict[str, Pipeline] = {}
+        for loop in loops:
+            seconds, publish_s, cpu, rss = await run_pipeline(
+                env,
+                {**extra_env, EVENT_LOOP_ENV: loop},
+                db,
+                bus,
+                ids_of[loop],
+                args.turns,
+                args.timeout,
+            )
+            pipelines[loop] = Pipeline(
+                seconds=seconds,
+                publish_s=publish_s,
+                cpu=cpu,
+                rss=rss,
+                account=await account(db, ids_of[loop], args.turns),
+            )
         retried = await redeliveries(bus, config.nats.stream)
         baseline_s, baseline_cpu = await run_baseline(config, db, bus, baseline_ids, args.turns)
         baseline_account = await account(db, baseline_ids, args.turns)
@@ -458,10 +491,15 @@ async def main(argv: list[str]) -> int:
         mails_at_server = stop_smtp(smtp)
 
     n = args.calls
-    pipeline_rate, baseline_rate = n / pipeline_s, n / baseline_s
-    lost = dict(pipeline_account["problems"])
-    if mails_at_server != 2 * n:
-        lost["smtp_messages"] = (mails_at_server, 2 * n)
+    baseline_rate = n / baseline_s
+    lost = {
+        f"{loop}: {what}": problem
+        for loop, pipeline in pipelines.items()
+        for what, problem in pipeline.account["problems"].items()
+    }
+    expected_mails = (1 + len(pipelines)) * n
+    if mails_at_server != expected_mails:
+        lost["smtp_messages"] = (mails_at_server, expected_mails)
 
     def cpu_cells(cpu: tuple[float, float]) -> str:
         process_ms, backends_ms = (1000.0 * c / n for c in cpu)
@@ -481,21 +519,27 @@ async def main(argv: list[str]) -> int:
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| baseline: steps called in-process, {BASELINE_CONCURRENCY} calls at a time "
         f"| {baseline_s:.2f} | {baseline_rate:.1f} | 1.00 | {cpu_cells(baseline_cpu)} |",
-        f"| pipeline: JetStream + one post_call process, all steps as durable consumers "
-        f"| {pipeline_s:.2f} | {pipeline_rate:.1f} | {pipeline_rate / baseline_rate:.2f} "
-        f"| {cpu_cells(pipeline_cpu)} |",
+        *(
+            f"| pipeline: JetStream + one post_call process ({loop} event loop), all steps as "
+            f"durable consumers | {p.seconds:.2f} | {n / p.seconds:.1f} | "
+            f"{n / p.seconds / baseline_rate:.2f} | {cpu_cells(p.cpu)} |"
+            for loop, p in pipelines.items()
+        ),
         "",
         "CPU per call: user + system time of the process (post_call; for the baseline, the bench "
         "process itself, which also runs the steps' clients) and of the PostgreSQL backends "
         "serving its connections, over the run, divided by the calls. The LLM and SMTP stand-ins "
         "run in processes of their own and are not counted.",
-        f"Redeliveries in the pipeline (deliveries beyond one per message): {retries} "
+        f"Redeliveries in the pipelines (deliveries beyond one per message): {retries} "
         f"({summary_retries} of them call.ended at the summary step).",
-        f"Messages at the SMTP server: {mails_at_server} (expected {2 * n}: both runs).",
-        f"post_call RSS: {rss[0]:.0f} MB at rest, {rss[1]:.0f} MB peak under the load.",
-        f"Publishing the {n * (args.turns + 1)} events took {publish_s:.2f} s of the pipeline time.",
-        f"Accounting (pipeline): {json.dumps(pipeline_account['counts'])} — "
-        + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
+        f"Messages at the SMTP server: {mails_at_server} (expected {expected_mails}: every run).",
+        *(
+            f"Pipeline on {loop}: post_call RSS {p.rss[0]:.0f} MB at rest, {p.rss[1]:.0f} MB peak "
+            f"under the load; publishing the {n * (args.turns + 1)} events took "
+            f"{p.publish_s:.2f} s of its time; accounting {json.dumps(p.account['counts'])}."
+            for loop, p in pipelines.items()
+        ),
+        "Pipelines: " + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
         f"Accounting (baseline): {json.dumps(baseline_account['counts'])}.",
         "",
     ]
