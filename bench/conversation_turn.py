@@ -44,6 +44,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bench._namespace import remove_namespace
+from bench._proc import cpu_s, rss_mb
 from callcenter.common.bus import Bus
 from callcenter.common.clients import ConversationClient
 from callcenter.common.config.sections import LLMModelSettings
@@ -64,23 +65,8 @@ QUESTIONS = {
     "plain": "Hello, what are your opening hours?",
     "tool": "Where is my order ORD-1001?",
 }
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 OneTurn = Callable[[str], Awaitable[str]]
 Session = Callable[[], Any]  # an async context manager yielding a OneTurn
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_S
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process now, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def percentile(values: list[float], q: float) -> float:

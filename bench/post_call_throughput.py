@@ -43,6 +43,7 @@ from typing import Any
 
 import asyncpg
 
+from bench._proc import cpu_s, rss_mb
 from callcenter.common.bus import Bus
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.config import CallCenterConfig
@@ -72,8 +73,6 @@ BASELINE_CONCURRENCY = 16
 PUBLISH_CONCURRENCY = 64
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
 #: The SMTP catcher in a process of its own: prints "ready", then on end of input the count.
 SMTP_SINK = """
 import sys
@@ -84,22 +83,6 @@ sys.stdin.read()
 print(len(catcher.messages), flush=True)
 catcher.stop()
 """
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (from ``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MB (``VmRSS``)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def local_tcp_ports(pid: int) -> set[int]:
@@ -154,10 +137,10 @@ class CpuMeter:
         backends = 0.0
         for pid in await self.backend_pids():
             try:
-                backends += process_cpu_s(pid)
+                backends += cpu_s(pid)
             except OSError:
                 pass
-        return process_cpu_s(self.pid), backends
+        return cpu_s(self.pid), backends
 
     async def start(self) -> None:
         self.process_s, self.backends_s = await self.sample()
