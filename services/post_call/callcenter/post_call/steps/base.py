@@ -92,10 +92,11 @@ async def record_status(
 
 
 async def record_statuses(
-    conn: asyncpg.Connection, *, step: str, events: list[E], detail: Callable[[str], str]
+    conn: asyncpg.Connection, *, step: str, events: list[E], outcome: Callable[[str], Outcome]
 ) -> None:
-    """:func:`record_status` for the calls of ``events`` at once, ``detail(call_id)`` for each."""
+    """:func:`record_status` for the calls of ``events`` at once, ``outcome(call_id)`` for each."""
     handled = Counter(event.call_id for event in events)
+    outcomes = {call_id: outcome(call_id) for call_id in handled}
     await conn.executemany(
         """
         INSERT INTO post_call_steps (call_id, step, status, detail, events)
@@ -104,7 +105,10 @@ async def record_statuses(
         SET status = EXCLUDED.status, detail = EXCLUDED.detail,
             events = post_call_steps.events + EXCLUDED.events, updated_at = now()
         """,
-        [(call_id, step, "done", detail(call_id), n) for call_id, n in handled.items()],
+        [
+            (call_id, step, outcomes[call_id].status, outcomes[call_id].detail, n)
+            for call_id, n in handled.items()
+        ],
     )
 
 
@@ -148,7 +152,7 @@ class Step(ABC):
     name: ClassVar[str]
     subjects: ClassVar[tuple[str, ...]]
     #: Whether :meth:`handle_batch` takes a whole fetch in one transaction.
-    batches: ClassVar[bool] = False
+    batches: bool = False
 
     def __init__(self, *, ctx: StepContext) -> None:
         self.ctx = ctx
@@ -248,6 +252,30 @@ class Step(ABC):
                 event.event_id,
             )
         )
+
+    async def effects_once(
+        self,
+        deliveries: list[Delivery],
+        events: list[E],
+        effect: Callable[[asyncpg.Connection, E], Awaitable[Outcome]],
+    ) -> list[Delivery]:
+        """:meth:`effect_once` for a fetch: one transaction, ``effect`` for each new event.
+
+        Returns:
+            the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
+
+        """
+        async with self.db.acquire() as conn, conn.transaction():
+            new = await claim_events(conn, step=self.name, events=events)
+            outcomes: dict[str, Outcome] = {}
+            for event in new:
+                outcomes[event.call_id] = await effect(conn, event)
+            if new:
+                await record_statuses(
+                    conn, step=self.name, events=new, outcome=outcomes.__getitem__
+                )
+        self.record_since_event(list(new))
+        return with_new_effect(deliveries, events, new)
 
     async def effect_once(
         self,

@@ -24,6 +24,7 @@ from callcenter.common.events import (
     TurnCompleted,
 )
 from callcenter.post_call.steps.base import (
+    Outcome,
     Step,
     claim_events,
     record_statuses,
@@ -45,7 +46,7 @@ class MetricsStep(Step):
         SUBJECT_AGENT_JOINED,
     )
 
-    batches: ClassVar[bool] = True
+    batches = True
 
     async def handle(self, delivery: Delivery) -> bool:
         """Count the event once."""
@@ -60,7 +61,10 @@ class MetricsStep(Step):
                 return []
             last = {event.call_id: event.subject for event in new}
             await record_statuses(
-                conn, step=self.name, events=new, detail=lambda call_id: f"last: {last[call_id]}"
+                conn,
+                step=self.name,
+                events=new,
+                outcome=lambda call_id: Outcome(detail=f"last: {last[call_id]}"),
             )
         self.record_since_event(new)
         for event in new:

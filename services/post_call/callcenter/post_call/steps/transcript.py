@@ -12,6 +12,7 @@ from callcenter.common.bus.consumer import Delivery
 from callcenter.common.events import SUBJECT_TURN_COMPLETED, TurnCompleted
 from callcenter.common.pii import redact, redact_value
 from callcenter.post_call.steps.base import (
+    Outcome,
     Step,
     StepContext,
     claim_events,
@@ -52,7 +53,7 @@ class TranscriptStep(Step):
 
     name: ClassVar[str] = "transcript"
     subjects: ClassVar[tuple[str, ...]] = (SUBJECT_TURN_COMPLETED,)
-    batches: ClassVar[bool] = True
+    batches = True
 
     def __init__(self, *, ctx: StepContext) -> None:
         super().__init__(ctx=ctx)
@@ -85,7 +86,7 @@ class TranscriptStep(Step):
                 conn,
                 step=self.name,
                 events=new,
-                detail=lambda call_id: f"{stored.get(call_id, 0)} turns stored",
+                outcome=lambda call_id: Outcome(detail=f"{stored.get(call_id, 0)} turns stored"),
             )
             await notify_turns_stored(conn, channel=self.channel, call_ids=calls)
         self.record_since_event(list(new))
