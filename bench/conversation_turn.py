@@ -1,6 +1,7 @@
 """Chat turns through the platform: latency, services CPU per turn and RSS, on both LLM paths.
 
-``python -m bench.conversation_turn [--turns N] [--levels 1,20] [--clients openai,litellm]``
+``python -m bench.conversation_turn [--turns N] [--levels 1,20] [--clients openai,litellm]
+[--gateway-loops uvloop,asyncio]``
 
 Every part runs in a process of its own, as deployed: the instant LLM stand-in
 (``bench/_chat_llm_stand_in.py``, TCP_NODELAY, real listen backlog), the tools, gateway and
@@ -14,7 +15,9 @@ takes its turns one after another, as a customer does, in conversations of
 * **direct** (the baseline): ``ConversationEngine.turn`` called in this process (session in
   Redis, turn lock, the LLM over HTTP, tools over NATS to the tools process, turn.completed);
 * **nats**: the conversation process, called as the gateway calls it (``conversation.turn``);
-* **gateway**: a web-chat visitor on the gateway's WebSocket (the whole platform).
+* **gateway**: a web-chat visitor on the gateway's WebSocket (the whole platform); with
+  ``--gateway-loops uvloop,asyncio`` a second gateway process on asyncio's own event loop
+  (``EVENT_LOOP=asyncio``) is measured beside it as **gateway-asyncio**.
 
 Beside every latency: services CPU per turn (user+system CPU of the processes on the turn's path,
 from ``/proc``: this process for direct, conversation for nats, gateway + conversation for
@@ -41,11 +44,13 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bench._namespace import remove_namespace
+from bench._proc import cpu_s, rss_mb
 from callcenter.common.bus import Bus
 from callcenter.common.clients import ConversationClient
 from callcenter.common.config.sections import LLMModelSettings
 from callcenter.common.contracts import DoneChunk, TurnRequest
 from callcenter.common.db import create_pool, migrate, seed
+from callcenter.common.event_loop import ENV_VAR as EVENT_LOOP_ENV
 from callcenter.common.logging import configure_logging
 from callcenter.conversation.service import build_engine
 from tests.support.chat_client import ChatVisitor
@@ -60,23 +65,8 @@ QUESTIONS = {
     "plain": "Hello, what are your opening hours?",
     "tool": "Where is my order ORD-1001?",
 }
-TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 OneTurn = Callable[[str], Awaitable[str]]
 Session = Callable[[], Any]  # an async context manager yielding a OneTurn
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_S
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process now, in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -244,13 +234,18 @@ async def measure_path(
         bus=bus,
         redis=redis,
     )
-    gateway_url = platform.procs["gateway"].url
     runs: dict[str, tuple[Session, tuple[str, ...], bool]] = {
         "direct": (lambda: _Direct(engine), ("tools",), True),
         "nats": (lambda: _Nats(bus), ("conversation", "tools"), False),
-        "gateway": (lambda: _Gateway(gateway_url), ("gateway", "conversation", "tools"), False),
     }
-    services = ("gateway", "conversation", "tools")
+    gateways = [name for name in platform.procs if name.startswith("gateway")]
+    for gateway in gateways:
+        runs[gateway] = (
+            lambda url=platform.procs[gateway].url: _Gateway(url),
+            (gateway, "conversation", "tools"),
+            False,
+        )
+    services = (*gateways, "conversation", "tools")
     for name in services:
         memory.setdefault(f"{platform.client} {name}", {})["rest"] = rss_mb(
             platform.pids((name,))[0]
@@ -328,6 +323,11 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--turns", type=int, default=300, help="turns per run and level")
     parser.add_argument("--levels", default="1,20", help="concurrent sessions, comma-separated")
     parser.add_argument("--clients", default="openai,litellm", help="LLM paths to measure")
+    parser.add_argument(
+        "--gateway-loops",
+        default="uvloop",
+        help="event loops of the gateway, one gateway process each (the first is 'gateway')",
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     problems = unreachable_services()
@@ -344,6 +344,7 @@ async def main(argv: list[str]) -> int:
         "CALLCENTER_GATEWAY__CHAT_MESSAGES_PER_MINUTE_PER_IP": "0",
         "CALLCENTER_GATEWAY__CHAT_SESSIONS_PER_IP": "0",
     }
+    loops = [loop for loop in args.gateway_loops.split(",") if loop]
     config = env.config(CALLCENTER_LOGGING__LEVEL="ERROR")
     db = await create_pool(config.database, attempts=3)
     await migrate(db)
@@ -352,11 +353,22 @@ async def main(argv: list[str]) -> int:
     redis = aioredis.Redis.from_url(config.redis.url, decode_responses=True)
     llm_proc, llm_url = start_llm()
     shared = {
-        name: ServiceProcess(name, env=service_env, port=env.ports[name], tag=env.tag).start(
-            wait=False
-        )
-        for name in ("tools", "gateway")
+        "tools": ServiceProcess(
+            "tools", env=service_env, port=env.ports["tools"], tag=env.tag
+        ).start(wait=False)
     }
+    for loop in loops:
+        name = "gateway" if loop == loops[0] else f"gateway-{loop}"
+        port = env.ports["gateway"] if loop == loops[0] else free_port()
+        gateway_env = {
+            **service_env,
+            EVENT_LOOP_ENV: loop,
+            "CALLCENTER_GATEWAY__PORT": str(port),
+            "CALLCENTER_GATEWAY__PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        gateway = ServiceProcess("gateway", env=gateway_env, port=port, tag=env.tag)
+        gateway.log_path = gateway.log_path.with_name(f"{name}-{port}.log")
+        shared[name] = gateway.start(wait=False)
     rows: list[Row] = []
     memory: dict[str, dict[str, float]] = {}
     try:

@@ -1,15 +1,20 @@
 """Post-call throughput: calls per second through every step, with an instant stand-in LLM.
 
-``python -m bench.post_call_throughput [--calls N] [--turns T]``
+``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]``
 
 What it measures, in one isolated namespace on the local NATS and PostgreSQL:
 
 * **baseline** — the six steps called directly in-process, one call after another in order
   (transcript for each turn, summary, crm, email, ticket, metrics), 16 calls at a time: the cost of
-  the work itself (PostgreSQL transactions, the LLM round trip through litellm, SMTP);
-* **pipeline** — the same number of calls published to JetStream (turns, then call.ended) and
-  processed by a real ``python -m callcenter.post_call`` process running every step as durable
-  consumers; the clock stops when every call has its email, ticket, CRM activity and metrics.
+  the work itself (PostgreSQL transactions, the LLM round trip, SMTP);
+* **pipeline** — the same number of calls published to JetStream (each call's turns, then its
+  call.ended; 64 calls at a time) and processed by a real ``python -m callcenter.post_call``
+  process running every step as durable consumers; the clock stops when every call has its
+  email, ticket, CRM activity and metrics. Once per event loop in ``--loops`` (uvloop, the
+  default, and asyncio's own), so the two are compared in the same run.
+
+The summary reaches the LLM the way ``llm.models[].client`` says (``--client``: ``openai``, the
+lean OpenAI-compatible client, by default; ``litellm`` to compare).
 
 The LLM is the OpenAI-compatible stand-in (``tests/fakes/openai_server.py``) answering a valid
 structured summary at once; SMTP is the aiosmtpd catcher; each runs in a process of its own, and the
@@ -18,8 +23,9 @@ call: nothing lost (every effect present), nothing duplicated (one email, ticket
 call, one message per call at the SMTP server), no dead letters, and how many deliveries were
 redeliveries (a nak or retry). Beside each throughput figure it prints the CPU per call: the
 post_call process (or, for the baseline, this process) plus the PostgreSQL backends serving its
-connections, read from ``/proc``. CPU is stable on a shared machine; wall time is not. Figures are
-printed and written to ``bench/results/post_call_throughput.md``.
+connections, read from ``/proc``, and the post_call process's resident memory at rest and at its
+peak under the load. CPU is stable on a shared machine; wall time is not. Figures are printed and
+written to ``bench/results/post_call_throughput.md``.
 """
 
 from __future__ import annotations
@@ -37,10 +43,12 @@ from typing import Any
 
 import asyncpg
 
+from bench._proc import cpu_s, rss_mb
 from callcenter.common.bus import Bus
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool, migrate
+from callcenter.common.event_loop import ENV_VAR as EVENT_LOOP_ENV
 from callcenter.common.events import CallEnded, Event, TurnCompleted, TurnLatency
 from callcenter.common.logging import configure_logging
 from callcenter.post_call.steps import STEPS, StepContext
@@ -61,9 +69,9 @@ SUMMARY = {
     "follow_up": "We agreed to start a return for order W1001.",
 }
 BASELINE_CONCURRENCY = 16
+#: Calls the load generator publishes at a time (each call's events in order).
+PUBLISH_CONCURRENCY = 64
 
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 #: The SMTP catcher in a process of its own: prints "ready", then on end of input the count.
 SMTP_SINK = """
@@ -75,13 +83,6 @@ sys.stdin.read()
 print(len(catcher.messages), flush=True)
 catcher.stop()
 """
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` (from ``/proc/<pid>/stat``)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def local_tcp_ports(pid: int) -> set[int]:
@@ -105,6 +106,19 @@ def local_tcp_ports(pid: int) -> set[int]:
     return ports
 
 
+@dataclass(slots=True, kw_only=True)
+class Pipeline:
+    """One pipeline run's figures."""
+
+    seconds: float
+    publish_s: float
+    cpu: tuple[float, float]
+    rss: tuple[float, float]
+    account: dict[str, Any]
+    #: CPU ms per call of the processes around the platform (stand-ins, the load generator)
+    others_ms: dict[str, float]
+
+
 @dataclass(slots=True)
 class CpuMeter:
     """CPU of one process and of the PostgreSQL backends serving its connections."""
@@ -125,10 +139,10 @@ class CpuMeter:
         backends = 0.0
         for pid in await self.backend_pids():
             try:
-                backends += process_cpu_s(pid)
+                backends += cpu_s(pid)
             except OSError:
                 pass
-        return process_cpu_s(self.pid), backends
+        return cpu_s(self.pid), backends
 
     async def start(self) -> None:
         self.process_s, self.backends_s = await self.sample()
@@ -317,10 +331,11 @@ async def run_pipeline(
     ids: list[str],
     turns: int,
     timeout_s: float,
-) -> tuple[float, float, tuple[float, float]]:
-    """Seconds until every call has every effect, the publish time, the CPU used.
+) -> tuple[float, float, tuple[float, float], tuple[float, float]]:
+    """Seconds until every call has every effect, the publish time, the CPU used, the RSS.
 
-    The CPU is the post_call process's and its PostgreSQL backends' (seconds).
+    The CPU is the post_call process's and its PostgreSQL backends' (seconds); the RSS (MB) is
+    the post_call process's at rest (ready, before the load) and its peak under the load.
     """
     proc = ServiceProcess(
         "post_call", env={**env.env, **extra_env}, port=env.ports["post_call"], tag=env.tag
@@ -328,15 +343,23 @@ async def run_pipeline(
     proc.start()
     try:
         assert proc.proc is not None
-        meter = CpuMeter(pid=proc.proc.pid, db=db)
+        pid = proc.proc.pid
+        meter = CpuMeter(pid=pid, db=db)
+        at_rest = peak = rss_mb(pid)
         await meter.start()
         started = time.monotonic()
-        for call_id in ids:
-            for event in call_events(call_id, f"cust-{call_id}", turns):
-                await bus.publish(event)
+        slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def publish_call(call_id: str) -> None:
+            async with slots:
+                for event in call_events(call_id, f"cust-{call_id}", turns):
+                    await bus.publish(event)
+
+        await asyncio.gather(*(publish_call(call_id) for call_id in ids))
         published = time.monotonic() - started
         deadline = started + timeout_s
         while await complete(db, ids) < len(ids):
+            peak = max(peak, rss_mb(pid))
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"pipeline incomplete after {timeout_s}s: {await complete(db, ids)}/{len(ids)}"
@@ -344,7 +367,7 @@ async def run_pipeline(
                 )
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        return elapsed, published, await meter.used()
+        return elapsed, published, await meter.used(), (at_rest, max(peak, rss_mb(pid)))
     finally:
         proc.stop()
 
@@ -365,9 +388,20 @@ async def redeliveries(bus: Bus, stream: str) -> dict[str, int]:
 async def main(argv: list[str]) -> int:
     """Run both measurements and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "200")))
+    parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "600")))
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--loops",
+        default="uvloop,asyncio",
+        help="event loops of the post_call process to measure, one pipeline run each",
+    )
+    parser.add_argument(
+        "--client",
+        choices=["openai", "litellm"],
+        default="openai",
+        help="how the summary reaches the LLM (llm.models[].client)",
+    )
     args = parser.parse_args(argv)
     problems = unreachable_services()
     if problems:
@@ -377,7 +411,14 @@ async def main(argv: list[str]) -> int:
     llm, llm_url = start_llm()
     smtp_port = free_port()
     smtp = start_smtp(smtp_port)
-    models = [{"model": f"openai/{MODEL}", "api_key": "sk-bench", "api_base": llm_url}]
+    models = [
+        {
+            "model": f"openai/{MODEL}",
+            "api_key": "sk-bench",
+            "api_base": llm_url,
+            "client": args.client,
+        }
+    ]
     extra_env = {
         "CALLCENTER_SMTP__HOST": "127.0.0.1",
         "CALLCENTER_SMTP__PORT": str(smtp_port),
@@ -392,14 +433,35 @@ async def main(argv: list[str]) -> int:
     bus = await Bus.connect(config.nats, name="bench")
     try:
         await migrate(db)
-        pipeline_ids = [f"pipe-{i:05d}" for i in range(args.calls)]
+        loops = [loop for loop in args.loops.split(",") if loop]
+        ids_of = {loop: [f"pipe-{loop}-{i:05d}" for i in range(args.calls)] for loop in loops}
         baseline_ids = [f"base-{i:05d}" for i in range(args.calls)]
-        await add_contacts(db, pipeline_ids + baseline_ids)
+        await add_contacts(db, [i for ids in ids_of.values() for i in ids] + baseline_ids)
 
-        pipeline_s, publish_s, pipeline_cpu = await run_pipeline(
-            env, extra_env, db, bus, pipeline_ids, args.turns, args.timeout
-        )
-        pipeline_account = await account(db, pipeline_ids, args.turns)
+        pipelines: dict[str, Pipeline] = {}
+        others = {"LLM stand-in": llm.pid, "SMTP stand-in": smtp.pid, "load generator": os.getpid()}
+        for loop in loops:
+            before = {name: cpu_s(pid) for name, pid in others.items()}
+            seconds, publish_s, cpu, rss = await run_pipeline(
+                env,
+                {**extra_env, EVENT_LOOP_ENV: loop},
+                db,
+                bus,
+                ids_of[loop],
+                args.turns,
+                args.timeout,
+            )
+            pipelines[loop] = Pipeline(
+                seconds=seconds,
+                publish_s=publish_s,
+                cpu=cpu,
+                rss=rss,
+                account=await account(db, ids_of[loop], args.turns),
+                others_ms={
+                    name: 1000.0 * (cpu_s(pid) - before[name]) / args.calls
+                    for name, pid in others.items()
+                },
+            )
         retried = await redeliveries(bus, config.nats.stream)
         baseline_s, baseline_cpu = await run_baseline(config, db, bus, baseline_ids, args.turns)
         baseline_account = await account(db, baseline_ids, args.turns)
@@ -420,10 +482,15 @@ async def main(argv: list[str]) -> int:
         mails_at_server = stop_smtp(smtp)
 
     n = args.calls
-    pipeline_rate, baseline_rate = n / pipeline_s, n / baseline_s
-    lost = dict(pipeline_account["problems"])
-    if mails_at_server != 2 * n:
-        lost["smtp_messages"] = (mails_at_server, 2 * n)
+    baseline_rate = n / baseline_s
+    lost = {
+        f"{loop}: {what}": problem
+        for loop, pipeline in pipelines.items()
+        for what, problem in pipeline.account["problems"].items()
+    }
+    expected_mails = (1 + len(pipelines)) * n
+    if mails_at_server != expected_mails:
+        lost["smtp_messages"] = (mails_at_server, expected_mails)
 
     def cpu_cells(cpu: tuple[float, float]) -> str:
         process_ms, backends_ms = (1000.0 * c / n for c in cpu)
@@ -434,28 +501,39 @@ async def main(argv: list[str]) -> int:
     lines = [
         "## post_call_throughput",
         "",
-        f"{n} calls of {args.turns} turns each, every step (transcript, summary through litellm "
-        "to an instant OpenAI-compatible stand-in, crm, email over SMTP, ticket, metrics). "
-        f"{os.cpu_count()} cores.",
+        f"{n} calls of {args.turns} turns each, every step (transcript, summary through the "
+        f"{args.client} client to an instant OpenAI-compatible stand-in, crm, email over SMTP, "
+        f"ticket, metrics). {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
+        "end.",
         "",
         "| run | seconds | calls/s | relative | CPU ms/call: process | PostgreSQL | total |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| baseline: steps called in-process, {BASELINE_CONCURRENCY} calls at a time "
         f"| {baseline_s:.2f} | {baseline_rate:.1f} | 1.00 | {cpu_cells(baseline_cpu)} |",
-        f"| pipeline: JetStream + one post_call process, all steps as durable consumers "
-        f"| {pipeline_s:.2f} | {pipeline_rate:.1f} | {pipeline_rate / baseline_rate:.2f} "
-        f"| {cpu_cells(pipeline_cpu)} |",
+        *(
+            f"| pipeline: JetStream + one post_call process ({loop} event loop), all steps as "
+            f"durable consumers | {p.seconds:.2f} | {n / p.seconds:.1f} | "
+            f"{n / p.seconds / baseline_rate:.2f} | {cpu_cells(p.cpu)} |"
+            for loop, p in pipelines.items()
+        ),
         "",
         "CPU per call: user + system time of the process (post_call; for the baseline, the bench "
         "process itself, which also runs the steps' clients) and of the PostgreSQL backends "
         "serving its connections, over the run, divided by the calls. The LLM and SMTP stand-ins "
         "run in processes of their own and are not counted.",
-        f"Redeliveries in the pipeline (deliveries beyond one per message): {retries} "
+        f"Redeliveries in the pipelines (deliveries beyond one per message): {retries} "
         f"({summary_retries} of them call.ended at the summary step).",
-        f"Messages at the SMTP server: {mails_at_server} (expected {2 * n}: both runs).",
-        f"Publishing the {n * (args.turns + 1)} events took {publish_s:.2f} s of the pipeline time.",
-        f"Accounting (pipeline): {json.dumps(pipeline_account['counts'])} — "
-        + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
+        f"Messages at the SMTP server: {mails_at_server} (expected {expected_mails}: every run).",
+        *(
+            f"Pipeline on {loop}: post_call RSS {p.rss[0]:.0f} MB at rest, {p.rss[1]:.0f} MB peak "
+            f"under the load; publishing the {n * (args.turns + 1)} events took "
+            f"{p.publish_s:.2f} s of its time; CPU ms per call outside the platform (not counted "
+            "above): "
+            + ", ".join(f"{name} {ms:.1f}" for name, ms in p.others_ms.items())
+            + f"; accounting {json.dumps(p.account['counts'])}."
+            for loop, p in pipelines.items()
+        ),
+        "Pipelines: " + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
         f"Accounting (baseline): {json.dumps(baseline_account['counts'])}.",
         "",
     ]

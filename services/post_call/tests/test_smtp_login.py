@@ -54,3 +54,26 @@ async def test_refused_sessions_send_nothing_and_retry_later(
         await send(server, to, **overrides)
     await send(server, "control@example.com")  # the server is up and took the next good one
     assert server.messages_to(to) == []
+
+
+async def test_a_sender_name_subject_and_text_beyond_ascii_arrive_intact(
+    server: SmtpCatcher,
+) -> None:
+    to = "zoe@example.com"
+    mail = FollowUp(
+        subject="Suivi de votre appel — Café Zoë",
+        text="Bonjour Zoë, votre échange est prêt ✓",
+        html="<p>Bonjour Zoë, votre échange est prêt ✓</p>",
+    )
+    settings = SmtpSettings.model_validate(
+        {**server.settings, "from_address": "Café Zoë Support <support@example.com>"}
+    )
+    sender = SmtpSender(settings=settings)
+    await sender.send(sender.build(to=to, mail=mail, message_id="<zoe-1@example.com>"))
+    await sender.close()
+    [got] = server.messages_to(to)
+    assert got.message["From"].addresses[0].display_name == "Café Zoë Support"
+    assert got.message["From"].addresses[0].addr_spec == "support@example.com"
+    assert got.message["Subject"] == mail.subject
+    assert got.text.strip() == mail.text and got.html.strip() == mail.html
+    assert got.message["Message-ID"] == "<zoe-1@example.com>"

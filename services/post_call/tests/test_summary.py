@@ -1,4 +1,4 @@
-"""Summaries: the offline summariser, the LLM through litellm (against a local stand-in), waiting."""
+"""Summaries: the offline summariser, the LLM directly and through litellm (a local stand-in), waiting."""
 
 from __future__ import annotations
 
@@ -90,10 +90,21 @@ def llm_server():
     server.stop()
 
 
-def llm_settings(server: OpenAIStandIn, *models: str) -> LLMSettings:
+@pytest.fixture(params=["openai", "litellm"])
+def client(request: pytest.FixtureRequest) -> str:
+    """Each LLM test runs on both paths: the lean OpenAI-compatible client and litellm."""
+    return request.param
+
+
+def llm_settings(server: OpenAIStandIn, *models: str, client: str) -> LLMSettings:
     return LLMSettings(
         models=[
-            LLMModelSettings(model=f"openai/{m}", api_key="sk-test", api_base=server.base_url)
+            LLMModelSettings(
+                model=f"openai/{m}-{client}",
+                api_key="sk-test",
+                api_base=server.base_url,
+                client=client,
+            )
             for m in models
         ],
         retries=0,
@@ -101,7 +112,7 @@ def llm_settings(server: OpenAIStandIn, *models: str) -> LLMSettings:
     )
 
 
-async def test_llm_summary_uses_structured_output(llm_server: OpenAIStandIn) -> None:
+async def test_llm_summary_uses_structured_output(llm_server: OpenAIStandIn, client: str) -> None:
     answer = {
         "summary": "The customer exchanged boots for size 9.",
         "sentiment": "positive",
@@ -111,31 +122,33 @@ async def test_llm_summary_uses_structured_output(llm_server: OpenAIStandIn) -> 
         "follow_up_needed": True,
         "follow_up": "We will send a prepaid label for exchange X-77.",
     }
-    llm_server.script("summariser", Reply(text=json.dumps(answer)))
+    llm_server.script(f"summariser-{client}", Reply(text=json.dumps(answer)))
     summarizer = LLMSummarizer(
-        settings=llm_settings(llm_server, "summariser"), company="Acme", fallback=None
+        settings=llm_settings(llm_server, "summariser", client=client),
+        company="Acme",
+        fallback=None,
     )
     summary, engine = await summarizer.summarize(channel="chat", reason="done", turns=HAPPY)
-    assert engine == "openai/summariser"
+    assert engine == f"openai/summariser-{client}"
     assert summary.model_dump() == answer
-    [request] = llm_server.requests_for("summariser")
+    [request] = llm_server.requests_for(f"summariser-{client}")
     assert request["response_format"]["type"] == "json_schema"
     assert "satisfaction" in json.dumps(request["response_format"])
     assert "size 9" in request["messages"][-1]["content"]
 
 
 async def test_llm_failures_fall_back_to_the_next_model_then_offline(
-    llm_server: OpenAIStandIn,
+    llm_server: OpenAIStandIn, client: str
 ) -> None:
-    llm_server.script("broken", Reply(status=500))
-    llm_server.script("chatty", Reply(text="Sure! Here is a summary: it went fine."))
-    settings = llm_settings(llm_server, "broken", "chatty")
+    llm_server.script(f"broken-{client}", Reply(status=500))
+    llm_server.script(f"chatty-{client}", Reply(text="Sure! Here is a summary: it went fine."))
+    settings = llm_settings(llm_server, "broken", "chatty", client=client)
     with_fallback = LLMSummarizer(settings=settings, company="Acme", fallback=OfflineSummarizer())
     summary, engine = await with_fallback.summarize(channel="chat", reason="done", turns=HAPPY)
     assert engine == "offline" and summary.resolved is True
 
-    llm_server.script("broken", Reply(status=500))
-    llm_server.script("chatty", Reply(text="no json"))
+    llm_server.script(f"broken-{client}", Reply(status=500))
+    llm_server.script(f"chatty-{client}", Reply(text="no json"))
     without = LLMSummarizer(settings=settings, company="Acme", fallback=None)
     with pytest.raises(RetryLater, match="every LLM failed"):
         await without.summarize(channel="chat", reason="done", turns=HAPPY)
@@ -281,7 +294,7 @@ async def test_offline_summary_of_an_angry_customer_with_a_torn_item() -> None:
 
 
 async def test_an_llm_follow_up_that_is_an_internal_note_is_never_sent_as_is(
-    llm_server: OpenAIStandIn,
+    llm_server: OpenAIStandIn, client: str
 ) -> None:
     answer = {
         "summary": "The customer exchanged boots for size 9.",
@@ -292,15 +305,15 @@ async def test_an_llm_follow_up_that_is_an_internal_note_is_never_sent_as_is(
         "follow_up_needed": True,
         "follow_up": "The customer contacted us about boots. Failed actions: none.",
     }
-    llm_server.script("internal", Reply(text=json.dumps(answer)))
+    llm_server.script(f"internal-{client}", Reply(text=json.dumps(answer)))
     summarizer = LLMSummarizer(
-        settings=llm_settings(llm_server, "internal"), company="Acme", fallback=None
+        settings=llm_settings(llm_server, "internal", client=client), company="Acme", fallback=None
     )
     summary, _ = await summarizer.summarize(channel="chat", reason="done", turns=HAPPY)
     assert summary.summary == answer["summary"]  # the colleague's summary stays the model's
     assert summary.follow_up is not None
     assert "The customer" not in summary.follow_up and "Failed" not in summary.follow_up
     assert "we set up your exchange (order id W2002, exchange id X-77)" in summary.follow_up
-    [request] = llm_server.requests_for("internal")
+    [request] = llm_server.requests_for(f"internal-{client}")
     prompt = request["messages"][0]["content"]
     assert "FINAL outcome" in prompt and "ONLY if the customer's request was actually met" in prompt

@@ -25,18 +25,26 @@ def owner_key(key_prefix: str, call_id: str) -> str:
     return f"{key_prefix}handoff:{call_id}:owner"
 
 
-async def current_owner(redis: aioredis.Redis, *, key_prefix: str, call_id: str) -> Owner:
-    """The owner of ``call_id`` (``bot`` when nobody took it over)."""
-    value = await redis.get(owner_key(key_prefix, call_id))
+def parse_owner(value: str | bytes | None) -> Owner:
+    """The owner stored at :func:`owner_key` (``bot`` when there is no key)."""
     if isinstance(value, bytes):
         value = value.decode()
     return value if value in OWNERS else "bot"  # type: ignore[return-value]
 
 
+def is_person(owner: Owner) -> bool:
+    """Whether ``owner`` is a person (the conversation waits for an agent, or has one)."""
+    return owner in ("waiting_for_agent", "agent")
+
+
+async def current_owner(redis: aioredis.Redis, *, key_prefix: str, call_id: str) -> Owner:
+    """The owner of ``call_id`` (``bot`` when nobody took it over)."""
+    return parse_owner(await redis.get(owner_key(key_prefix, call_id)))
+
+
 async def holds(redis: aioredis.Redis, *, key_prefix: str, call_id: str) -> bool:
     """Whether a person holds ``call_id`` (it waits for an agent, or has one)."""
-    owner = await current_owner(redis, key_prefix=key_prefix, call_id=call_id)
-    return owner in ("waiting_for_agent", "agent")
+    return is_person(await current_owner(redis, key_prefix=key_prefix, call_id=call_id))
 
 
 #: The conversation service's answer to a turn while a person owns the conversation.

@@ -83,6 +83,7 @@ class ServiceRuntime:
         port: int,
         needs_redis: bool = False,
         needs_db: bool = False,
+        db_connection_class: type[asyncpg.Connection] = asyncpg.Connection,
         app: Starlette | None = None,
         install_signals: bool = True,
         ws_max_size: int = 16 * 1024 * 1024,
@@ -95,6 +96,7 @@ class ServiceRuntime:
         self.port = port
         self.needs_redis = needs_redis
         self.needs_db = needs_db
+        self._db_connection_class = db_connection_class
         self.app = app if app is not None else Starlette()
         self.readiness = Readiness()
         self.bus: Bus
@@ -128,7 +130,7 @@ class ServiceRuntime:
 
             self.readiness.add("redis", redis_ok)
         if self.needs_db:
-            self.db = await create_pool(cfg.database)
+            self.db = await create_pool(cfg.database, connection_class=self._db_connection_class)
             pool = self.db
 
             async def db_ok() -> bool:

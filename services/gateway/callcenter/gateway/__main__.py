@@ -1,7 +1,6 @@
-"""``python -m callcenter.gateway``."""
+"""``python -m callcenter.gateway`` (on uvloop; ``EVENT_LOOP=asyncio`` for asyncio's own loop)."""
 
-import asyncio
-
+from callcenter.common.event_loop import run
 from callcenter.gateway.service import serve
 
-asyncio.run(serve())
+run(serve())

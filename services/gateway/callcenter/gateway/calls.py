@@ -77,9 +77,16 @@ async def end_call(
     )
 
 
+#: Raise ``KEYS[1]`` to ``ARGV[1]`` (never lower it), with the TTL ``ARGV[2]``: one round trip.
+_RAISE_TURNS = """
+local turns = tonumber(ARGV[1])
+if turns > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], turns, 'EX', ARGV[2])
+end
+"""
+
+
 async def record_turn(deps: GatewayDeps, *, call_id: str, turn_index: int) -> None:
     """Remember how many turns a call has had, for call.ended's turn_count."""
     key = deps.key(f"call:{call_id}:turns")
-    current = int(await deps.redis.get(key) or 0)
-    if turn_index + 1 > current:
-        await deps.redis.set(key, turn_index + 1, ex=ENDED_CLAIM_TTL_S)
+    await deps.redis.eval(_RAISE_TURNS, 1, key, turn_index + 1, ENDED_CLAIM_TTL_S)

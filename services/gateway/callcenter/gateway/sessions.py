@@ -14,7 +14,7 @@ import secrets
 import time
 
 from callcenter.common.events import Channel
-from callcenter.common.handoff import holds
+from callcenter.common.handoff import holds, is_person, owner_key, parse_owner
 from callcenter.common.logging import bind_call, get_logger
 from callcenter.gateway.calls import end_call
 from callcenter.gateway.deps import GatewayDeps
@@ -48,6 +48,17 @@ async def touch(
     await deps.redis.zadd(
         deps.key(ACTIVE_KEY), {f"{channel}:{call_id}": time.time() + idle_timeout_s}
     )
+
+
+async def touch_and_check_person(
+    deps: GatewayDeps, *, channel: Channel, call_id: str, idle_timeout_s: float
+) -> bool:
+    """:func:`touch`, and whether a person holds the conversation, in one Redis round trip."""
+    async with deps.redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(deps.key(ACTIVE_KEY), {f"{channel}:{call_id}": time.time() + idle_timeout_s})
+        pipe.get(owner_key(deps.config.redis.key_prefix, call_id))
+        _, owner = await pipe.execute()
+    return is_person(parse_owner(owner))
 
 
 async def forget(deps: GatewayDeps, *, channel: Channel, call_id: str) -> None:

@@ -1,7 +1,6 @@
 """``python -m callcenter.post_call``: run the steps listed in ``post_call.steps``."""
 
-import asyncio
-
+from callcenter.common.event_loop import run
 from callcenter.post_call.service import serve
 
-asyncio.run(serve())
+run(serve())

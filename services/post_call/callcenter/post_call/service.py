@@ -17,6 +17,7 @@ from callcenter.common.bus.consumer import (
     watch_max_deliveries,
 )
 from callcenter.common.config import CallCenterConfig, load_config
+from callcenter.common.db.pool import StatelessConnection
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
 from callcenter.post_call.deadletters import fan_out, postgres_dead_letter_sink
@@ -52,6 +53,8 @@ class PostCallWorkers:
                 retry_delays_s=settings.retry_delays_s,
                 dead_letter=[self.sink],
                 concurrency=settings.concurrency,
+                batch=settings.batch_size if step.batches else 10,
+                batch_handler=step.deliver_batch if step.batches else None,
             )
             for step in steps
             for subject in step.subjects
@@ -109,6 +112,8 @@ async def serve(config: CallCenterConfig | None = None) -> None:
         host=settings.health_host,
         port=settings.health_port,
         needs_db=True,
+        # no step keeps session state; the listener undoes its LISTEN (turns_stored.py)
+        db_connection_class=StatelessConnection,
     )
     async with runtime:
         assert runtime.db is not None

@@ -11,7 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from callcenter.common.bus.connection import connect_nats
-from callcenter.common.bus.consumer import DeadLetterSink, Handler, PullConsumer
+from callcenter.common.bus.consumer import BatchHandler, DeadLetterSink, Handler, PullConsumer
 from callcenter.common.bus.publish import publish_event
 from callcenter.common.bus.streaming import ReplyStream, stream_request
 from callcenter.common.bus.streams import ConsumerSpec, ensure_streams
@@ -90,8 +90,14 @@ class Bus:
         retry_delays_s: Sequence[float] = (1.0, 2.0, 5.0, 10.0, 30.0),
         dead_letter: Sequence[DeadLetterSink] = (),
         concurrency: int = 10,
+        batch: int = 10,
+        batch_handler: BatchHandler | None = None,
     ) -> PullConsumer:
-        """A durable pull consumer on the events stream, filtered to ``subject`` (unprefixed)."""
+        """A durable pull consumer on the events stream, filtered to ``subject`` (unprefixed).
+
+        ``batch`` messages are fetched at a time; with ``batch_handler`` each fetch is handled as
+        one batch (see :mod:`callcenter.common.bus.consumer`).
+        """
         spec = ConsumerSpec(
             durable=durable,
             filter_subject=self.subject(subject) if subject else None,
@@ -107,6 +113,8 @@ class Bus:
             retry_delays_s=retry_delays_s,
             subject_prefix=self.settings.subject_prefix,
             concurrency=concurrency,
+            batch=batch,
+            batch_handler=batch_handler,
         )
 
     async def drain(self) -> None:

@@ -8,6 +8,12 @@ Contract with a handler:
 * raise :class:`PermanentFailure` -> dead-lettered at once and terminated (never redelivered);
 * on the last delivery, a failure is dead-lettered with its reason and the message terminated.
 
+A consumer may also take a *batch handler*: each fetch (up to ``batch`` messages) is handed to it
+as one list, and all are acked when it returns. When it raises, nothing of the batch is assumed
+done: each message then goes through the single-message handler above, so retries, dead letters
+and delivery counts stay per message (a batch handler must therefore be all-or-nothing, e.g. one
+database transaction).
+
 While a handler runs, the runner sends ``in_progress()`` every third of ``ack_wait`` so a slow
 step is not redelivered to another replica. If the process dies on the last delivery, JetStream
 emits a MAX_DELIVERIES advisory: :func:`watch_max_deliveries` turns that into a dead-letter
@@ -110,6 +116,7 @@ class DeadLetter:
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
+BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
 DeadLetterSink = Callable[[DeadLetter], Awaitable[None]]
 
 
@@ -142,12 +149,14 @@ class PullConsumer:
         batch: int = 10,
         concurrency: int = 10,
         subject_prefix: str = "",
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self._js = js
         self._prefix = subject_prefix
         self._stream = stream
         self._spec = spec
         self._handler = handler
+        self._batch_handler = batch_handler
         self._dead_letter = list(dead_letter) or [
             jetstream_dead_letter_sink(js, prefix=subject_prefix)
         ]
@@ -183,11 +192,13 @@ class PullConsumer:
                     )
                     await asyncio.sleep(0.5)
                     continue
+                if self._batch_handler is not None and msgs:
+                    await self._slots.acquire()
+                    self._spawn(self._process_batch(msgs))
+                    continue
                 for msg in msgs:
                     await self._slots.acquire()
-                    task = asyncio.create_task(self._process(msg))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._task_done)
+                    self._spawn(self._process(msg))
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -195,6 +206,11 @@ class PullConsumer:
                 await sub.unsubscribe()
             except Exception:  # the connection may already be closing
                 pass
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -204,21 +220,46 @@ class PullConsumer:
         """Stop fetching; in-flight messages finish (``run`` returns after they do)."""
         self._stopping.set()
 
-    async def _process(self, msg: Msg) -> None:
+    def _delivery(self, msg: Msg) -> Delivery:
         meta = msg.metadata
-        headers = dict(msg.headers or {})
         subject = msg.subject
         if self._prefix and subject.startswith(self._prefix):
             subject = subject[len(self._prefix) :]
-        delivery = Delivery(
+        return Delivery(
             subject=subject,
             data=msg.data,
-            headers=headers,
+            headers=dict(msg.headers or {}),
             attempt=meta.num_delivered,
             max_deliver=self._spec.max_deliver,
             stream_sequence=meta.sequence.stream,
             msg=msg,
         )
+
+    async def _process_batch(self, msgs: list[Msg]) -> None:
+        """The whole fetch through the batch handler; each message alone if that fails."""
+        assert self._batch_handler is not None
+        heartbeat = asyncio.create_task(self._heartbeat(*msgs))
+        try:
+            await self._batch_handler([self._delivery(msg) for msg in msgs])
+        except Exception as exc:
+            log.warning(
+                "batch failed; handling its messages one by one",
+                consumer=self.name,
+                size=len(msgs),
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        else:
+            for msg in msgs:
+                await _quietly(msg.ack())
+            self.processed += len(msgs)
+            return
+        finally:
+            heartbeat.cancel()
+        await asyncio.gather(*(self._process(msg) for msg in msgs))
+
+    async def _process(self, msg: Msg) -> None:
+        delivery = self._delivery(msg)
+        headers = delivery.headers
         call_id = delivery.call_id or "-"
         with bind_call(call_id, consumer=self.name):
             from opentelemetry import context as otel_context
@@ -259,11 +300,12 @@ class PullConsumer:
             await _quietly(msg.ack())
             self.processed += 1
 
-    async def _heartbeat(self, msg: Msg) -> None:
+    async def _heartbeat(self, *msgs: Msg) -> None:
         interval = max(self._spec.ack_wait_s / 3.0, 0.5)
         while True:
             await asyncio.sleep(interval)
-            await _quietly(msg.in_progress())
+            for msg in msgs:
+                await _quietly(msg.in_progress())
 
     async def _give_up(self, delivery: Delivery, reason: str) -> None:
         record = DeadLetter(

@@ -222,6 +222,9 @@ class PostCallSettings(Section):
     ticket_satisfaction_threshold: int = Field(default=2, ge=1, le=5)
     durable_prefix: str = "post_call_"
     concurrency: int = Field(default=10, ge=1)
+    #: Messages fetched at a time; the steps that write only to PostgreSQL (transcript, metrics)
+    #: handle each fetch in one transaction.
+    batch_size: int = Field(default=100, ge=1)
     summary_wait_attempts: int = Field(default=5, ge=1)
     summary_wait_delay_s: float = 1.0
     ticket_priority_urgent_at: int = Field(default=1, ge=1, le=5)

@@ -36,7 +36,27 @@ async def ensure_schema(settings: DatabaseSettings) -> None:
         await conn.close()
 
 
-async def create_pool(settings: DatabaseSettings, *, attempts: int = 30) -> asyncpg.Pool:
+class StatelessConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection released without the reset query (one round trip fewer per checkout).
+
+    asyncpg's release sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
+    each time; for a service whose code keeps no session state (no session ``SET``, no session
+    advisory lock, no cursor outside a transaction, every ``LISTEN`` undone by
+    ``remove_listener``) it does nothing but cost both sides CPU. An open transaction is still
+    rolled back and listener callbacks are still dropped on release.
+    """
+
+    def get_reset_query(self) -> str:
+        """No reset query."""
+        return ""
+
+
+async def create_pool(
+    settings: DatabaseSettings,
+    *,
+    attempts: int = 30,
+    connection_class: type[asyncpg.Connection] = asyncpg.Connection,
+) -> asyncpg.Pool:
     """A pool whose json/jsonb columns read and write Python objects.
 
     Raises:
@@ -54,6 +74,7 @@ async def create_pool(settings: DatabaseSettings, *, attempts: int = 30) -> asyn
                 command_timeout=settings.command_timeout_s,
                 init=_init_connection,
                 server_settings={"search_path": settings.schema_name},
+                connection_class=connection_class,
             )
             log.info("postgres connected")
             return pool

@@ -10,13 +10,13 @@ while litellm stays the path for the vendors it translates.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
 from callcenter.common.config.sections import LLMModelSettings, LLMSettings
+from callcenter.common.openai_endpoint import OpenAIEndpoint
 from callcenter.conversation.llm.base import (
     ModelEvent,
     ModelFailure,
@@ -25,15 +25,6 @@ from callcenter.conversation.llm.base import (
 )
 from callcenter.conversation.llm.completion import ToolCallParts, traced_completion
 
-#: litellm provider prefixes of OpenAI-compatible services, and where each lives by default
-DEFAULT_BASES: dict[str, str | None] = {
-    "openai": "https://api.openai.com/v1",
-    "groq": "https://api.groq.com/openai/v1",
-    "azure": None,
-    "hosted_vllm": None,
-    "ollama_chat": None,
-    "ollama": None,
-}
 _ERROR_TEXT_LIMIT = 300
 
 
@@ -41,29 +32,16 @@ class OpenAICompatibleModel:
     """One entry of ``llm.models`` whose ``client`` is ``openai``."""
 
     def __init__(self, *, entry: LLMModelSettings, settings: LLMSettings) -> None:
-        provider, _, api_model = entry.model.partition("/")
-        if provider not in DEFAULT_BASES or not api_model:
-            provider, api_model = "", entry.model
-        base = entry.api_base or DEFAULT_BASES.get(provider)
-        if not base:
-            raise ValueError(
-                f"llm model {entry.model!r}: the openai client needs api_base "
-                "(the URL that /chat/completions is under)"
-            )
+        endpoint = OpenAIEndpoint.of(entry, accept="text/event-stream")
         self.entry = entry
         self.name = entry.model
-        self.api_model = api_model
-        self.url = base.rstrip("/") + "/chat/completions"
+        self.api_model = endpoint.api_model
+        self.url = endpoint.url
         self.retries = settings.retries
         self.timeout_s = entry.timeout_s or settings.timeout_s
         self.temperature = settings.temperature
         self.max_tokens = settings.max_tokens
-        self._headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
-        key = _api_key(entry)
-        if ".azure.com" in self.url:
-            self._headers["api-key"] = key
-        else:
-            self._headers["Authorization"] = f"Bearer {key}"
+        self._headers = endpoint.headers
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -123,16 +101,6 @@ class OpenAICompatibleModel:
                     continue
                 for event in _events(json.loads(data), calls):
                     yield event
-
-
-def _api_key(entry: LLMModelSettings) -> str:
-    if entry.api_key is not None:
-        return entry.api_key.get_secret_value()
-    if entry.api_key_env and os.environ.get(entry.api_key_env):
-        return os.environ[entry.api_key_env]
-    if entry.model.startswith("openai/") and os.environ.get("OPENAI_API_KEY"):
-        return os.environ["OPENAI_API_KEY"]  # where litellm would look too
-    return "not-needed"  # local OpenAI-compatible servers take any key
 
 
 def _status_failure(status: int, raw: bytes) -> ModelFailure:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from callcenter.common.config.sections import LLMModelSettings, LLMSettings
+from callcenter.common.openai_endpoint import client_for
 from callcenter.conversation.llm.base import ChatModel
 
-
-def client_for(entry: LLMModelSettings) -> str:
-    """``openai`` or ``litellm``: ``auto`` sends ``openai/...`` models the lean way."""
-    if entry.client != "auto":
-        return entry.client
-    return "openai" if entry.model.startswith("openai/") else "litellm"
+__all__ = ["build_llm", "client_for"]
 
 
 def build_llm(*, entry: LLMModelSettings, settings: LLMSettings) -> ChatModel:

@@ -16,13 +16,16 @@ async def person_holds(deps: GatewayDeps, *, call_id: str) -> bool:
 
 
 async def route_customer_text(
-    deps: GatewayDeps, *, call_id: str, channel: Channel, text: str
+    deps: GatewayDeps, *, call_id: str, channel: Channel, text: str, held: bool | None = None
 ) -> bool:
     """Keep ``text`` for the agent when a person owns the conversation; return True if so.
 
-    When it returns False the bot answers as usual.
+    When it returns False the bot answers as usual. ``held``: whether a person holds it, when
+    the caller has just read that (else it is read here).
     """
-    if not await person_holds(deps, call_id=call_id):
+    if held is None:
+        held = await person_holds(deps, call_id=call_id)
+    if not held:
         return False
     await state.customer_message(deps, call_id=call_id, channel=channel, text=text)
     return True

@@ -240,13 +240,15 @@ async def chat_socket(ws: WebSocket) -> None:
                     await session.send({"type": "ended", "reason": reason})
                     ended_here = True
                     break
-                await sessions.touch(
+                held = await sessions.touch_and_check_person(
                     deps, channel="chat", call_id=call_id, idle_timeout_s=session.idle_timeout
                 )
                 # the boundary: nothing raw goes on (cards/SSNs redacted; a lone surrogate, which
                 # no UTF-8 peer can carry, becomes "?")
                 text = redact_customer_text(msg["text"].encode("utf-8", "replace").decode("utf-8"))
-                if await route_customer_text(deps, call_id=call_id, channel="chat", text=text):
+                if await route_customer_text(
+                    deps, call_id=call_id, channel="chat", text=text, held=held
+                ):
                     await session.send({"type": "held"})  # kept for the agent; the bot stays silent
                     continue
                 if await session.turn(text):

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.charset import QP, Charset
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
 from callcenter.common.bus.consumer import RetryLater
 from callcenter.common.config.sections import SmtpSettings
 from callcenter.post_call.email.templates import FollowUp
+
+#: Bodies as UTF-8 in quoted-printable (readable in the raw message, as EmailMessage writes them)
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
 
 
 class SmtpSender:
@@ -30,8 +37,29 @@ class SmtpSender:
         #: Connections opened so far.
         self.connections_opened = 0
 
-    def build(self, *, to: str, mail: FollowUp, message_id: str) -> EmailMessage:
-        """A multipart/alternative message (plain text first, then HTML)."""
+    def build(self, *, to: str, mail: FollowUp, message_id: str) -> Message:
+        """A multipart/alternative message (plain text first, then HTML).
+
+        Built with the ``compat32`` MIME classes (a fifth of ``EmailMessage``'s CPU, which parses
+        every header it is given); an address that is not ASCII takes ``EmailMessage``, which
+        knows SMTPUTF8.
+        """
+        name, sender = parseaddr(self._settings.from_address)
+        if not (to.isascii() and sender.isascii() and message_id.isascii()):
+            return self._build_utf8(to=to, mail=mail, message_id=message_id)
+        message = MIMEMultipart("alternative")
+        message["From"] = formataddr((name, sender), charset="utf-8")
+        message["To"] = to
+        message["Subject"] = mail.subject  # compat32 encodes a non-ASCII subject (RFC 2047)
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = message_id
+        if sender:
+            message["List-Unsubscribe"] = f"<mailto:{sender}?subject=unsubscribe>"
+        message.attach(MIMEText(mail.text, "plain", _UTF8_QP))
+        message.attach(MIMEText(mail.html, "html", _UTF8_QP))
+        return message
+
+    def _build_utf8(self, *, to: str, mail: FollowUp, message_id: str) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self._settings.from_address
         message["To"] = to
@@ -45,7 +73,7 @@ class SmtpSender:
         message.add_alternative(mail.html, subtype="html")
         return message
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Send it over a kept connection (opened now if none is idle).
 
         Raises:

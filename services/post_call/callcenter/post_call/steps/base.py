@@ -4,12 +4,18 @@ A step's effect and its ``processed_events (step, event_id)`` row are written in
 transaction (:meth:`Step.effect_once`): a redelivered event finds the row and is only acked. An
 effect outside PostgreSQL (SMTP, HubSpot) runs inside that transaction, before the commit, so a
 failure rolls the claim back and the event is retried.
+
+A step whose effect is only rows (transcript, metrics) may also take a whole fetch of events in one
+transaction (:meth:`Step.handle_batch`): the same claim, for every event at once
+(:func:`claim_events`), so the exactly-once rule is the same; if the batch fails, the consumer
+hands each event to :meth:`Step.handle` alone.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +91,56 @@ async def record_status(
     )
 
 
+async def record_statuses(
+    conn: asyncpg.Connection, *, step: str, events: list[E], outcome: Callable[[str], Outcome]
+) -> None:
+    """:func:`record_status` for the calls of ``events`` at once, ``outcome(call_id)`` for each."""
+    handled = Counter(event.call_id for event in events)
+    outcomes = {call_id: outcome(call_id) for call_id in handled}
+    await conn.executemany(
+        """
+        INSERT INTO post_call_steps (call_id, step, status, detail, events)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (call_id, step) DO UPDATE
+        SET status = EXCLUDED.status, detail = EXCLUDED.detail,
+            events = post_call_steps.events + EXCLUDED.events, updated_at = now()
+        """,
+        [
+            (call_id, step, outcomes[call_id].status, outcomes[call_id].detail, n)
+            for call_id, n in handled.items()
+        ],
+    )
+
+
+async def claim_events(conn: asyncpg.Connection, *, step: str, events: list[E]) -> list[E]:
+    """Insert the ``processed_events`` rows of ``events``; the events not processed before."""
+    claimed = {
+        row["event_id"]
+        for row in await conn.fetch(
+            """
+            INSERT INTO processed_events (step, event_id, call_id)
+            SELECT $1, e.event_id, e.call_id FROM unnest($2::text[], $3::text[]) AS e(event_id, call_id)
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """,
+            step,
+            [event.event_id for event in events],
+            [event.call_id for event in events],
+        )
+    }
+    first: list[E] = []
+    for event in events:  # an event delivered twice in one batch is claimed once
+        if event.event_id in claimed:
+            claimed.discard(event.event_id)
+            first.append(event)
+    return first
+
+
+def with_new_effect(deliveries: list[Delivery], events: list[E], new: list[E]) -> list[Delivery]:
+    """The deliveries whose event is in ``new`` (``events`` parsed from ``deliveries``, in order)."""
+    made = {event.event_id for event in new}
+    return [d for d, event in zip(deliveries, events, strict=True) if event.event_id in made]
+
+
 def fail_point_keys(step: str, delivery: Delivery) -> tuple[str, str]:
     """What a failpoint in a step may target: the step (``"email"``) or one call (``"email:<id>"``)."""
     return step, f"{step}:{delivery.call_id}"
@@ -95,6 +151,8 @@ class Step(ABC):
 
     name: ClassVar[str]
     subjects: ClassVar[tuple[str, ...]]
+    #: Whether :meth:`handle_batch` takes a whole fetch in one transaction.
+    batches: bool = False
 
     def __init__(self, *, ctx: StepContext) -> None:
         self.ctx = ctx
@@ -139,6 +197,36 @@ class Step(ABC):
             )
             fail_point(POST_CALL_AFTER_EFFECT, *fail_point_keys(self.name, delivery))
 
+    async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Process a fetch in one transaction (all or nothing); return the ones with a new effect.
+
+        Raises:
+            Exception: anything; the consumer then hands each delivery to :meth:`handle`.
+
+        """
+        raise NotImplementedError(f"{self.name} handles one event at a time")
+
+    async def deliver_batch(self, deliveries: list[Delivery]) -> None:
+        """The consumer's batch handler: :meth:`handle_batch`, then the failpoint per delivery."""
+        started = time.monotonic()
+        made = await self.handle_batch(deliveries)
+        if made:
+            self.metrics.step_latency.record(
+                (time.monotonic() - started) * 1000.0, {"step": self.name, "part": "handler"}
+            )
+        log.info("step effects committed", step=self.name, new=len(made), events=len(deliveries))
+        for delivery in made:
+            fail_point(POST_CALL_AFTER_EFFECT, *fail_point_keys(self.name, delivery))
+
+    def record_since_event(self, events: list[Event]) -> None:
+        """How long after each event its effect was committed."""
+        now = datetime.now(UTC)
+        for event in events:
+            age_ms = (now - event.occurred_at).total_seconds() * 1000.0
+            self.metrics.step_latency.record(
+                max(age_ms, 0.0), {"step": self.name, "part": "since_event"}
+            )
+
     @staticmethod
     def parse(delivery: Delivery, model: type[E]) -> E:
         """The event in ``delivery``; a malformed one can never succeed.
@@ -165,6 +253,30 @@ class Step(ABC):
             )
         )
 
+    async def effects_once(
+        self,
+        deliveries: list[Delivery],
+        events: list[E],
+        effect: Callable[[asyncpg.Connection, E], Awaitable[Outcome]],
+    ) -> list[Delivery]:
+        """:meth:`effect_once` for a fetch: one transaction, ``effect`` for each new event.
+
+        Returns:
+            the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
+
+        """
+        async with self.db.acquire() as conn, conn.transaction():
+            new = await claim_events(conn, step=self.name, events=events)
+            outcomes: dict[str, Outcome] = {}
+            for event in new:
+                outcomes[event.call_id] = await effect(conn, event)
+            if new:
+                await record_statuses(
+                    conn, step=self.name, events=new, outcome=outcomes.__getitem__
+                )
+        self.record_since_event(list(new))
+        return with_new_effect(deliveries, events, new)
+
     async def effect_once(
         self,
         event: Event,
@@ -186,10 +298,7 @@ class Step(ABC):
                 return False
             outcome = await effect(conn)
             await record_status(conn, call_id=event.call_id, step=self.name, outcome=outcome)
-        age_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000.0
-        self.metrics.step_latency.record(
-            max(age_ms, 0.0), {"step": self.name, "part": "since_event"}
-        )
+        self.record_since_event([event])
         log.info(
             "step effect committed", step=self.name, status=outcome.status, detail=outcome.detail
         )

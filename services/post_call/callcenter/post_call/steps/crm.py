@@ -45,6 +45,9 @@ class CrmStep(Step):
     def __init__(self, *, ctx: StepContext, adapter: CrmAdapter | None = None) -> None:
         super().__init__(ctx=ctx)
         self.adapter = adapter or make_crm(ctx)
+        # built-in activities are rows: a whole fetch goes in one transaction; an external CRM
+        # call inside a batch that later failed would be repeated by the per-event retry
+        self.batches = isinstance(self.adapter, BuiltinCrm)
 
     async def start(self) -> None:
         """Open the adapter."""
@@ -56,42 +59,46 @@ class CrmStep(Step):
 
     async def handle(self, delivery: Delivery) -> bool:
         """Write the activity row and (for an external CRM) create it there, in one transaction."""
-        event = self.parse(delivery, CallSummarized)
+        return bool(await self.handle_batch([delivery]))
 
-        async def log_activity(conn: asyncpg.Connection) -> Outcome:
-            contact = await find_contact(conn, event.customer_id)
-            activity = CrmActivity(
-                call_id=event.call_id,
-                customer_id=event.customer_id,
-                contact=contact,
-                subject=f"{(event.channel or 'call').capitalize()} conversation {event.call_id}",
-                body=activity_body(event),
-                occurred_at=event.occurred_at,
-                link=self.transcript_link(event.call_id),
-            )
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO crm_activities (call_id, customer_id, adapter, subject, body)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (call_id, adapter, kind) DO NOTHING RETURNING id
-                """,
-                event.call_id,
-                event.customer_id,
-                self.adapter.name,
-                activity.subject,
-                activity.body,
-            )
-            if inserted is None:
-                return Outcome(detail=f"already logged on {self.adapter.name}")
-            external_id = await self.adapter.log_activity(conn, activity)
-            if external_id is not None:
-                await conn.execute(
-                    "UPDATE crm_activities SET external_id = $2 WHERE id = $1",
-                    inserted,
-                    external_id,
-                )
-            who = f"customer {event.customer_id}" if event.customer_id else "no known customer"
-            suffix = f" (id {external_id})" if external_id else ""
-            return Outcome(detail=f"{self.adapter.name}: activity for {who}{suffix}")
+    async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Every event's activity in one transaction (one event at a time for an external CRM)."""
+        events = [self.parse(delivery, CallSummarized) for delivery in deliveries]
+        return await self.effects_once(deliveries, events, self.log_activity)
 
-        return await self.effect_once(event, log_activity)
+    async def log_activity(self, conn: asyncpg.Connection, event: CallSummarized) -> Outcome:
+        """The activity of one summarised call."""
+        contact = await find_contact(conn, event.customer_id)
+        activity = CrmActivity(
+            call_id=event.call_id,
+            customer_id=event.customer_id,
+            contact=contact,
+            subject=f"{(event.channel or 'call').capitalize()} conversation {event.call_id}",
+            body=activity_body(event),
+            occurred_at=event.occurred_at,
+            link=self.transcript_link(event.call_id),
+        )
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO crm_activities (call_id, customer_id, adapter, subject, body)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (call_id, adapter, kind) DO NOTHING RETURNING id
+            """,
+            event.call_id,
+            event.customer_id,
+            self.adapter.name,
+            activity.subject,
+            activity.body,
+        )
+        if inserted is None:
+            return Outcome(detail=f"already logged on {self.adapter.name}")
+        external_id = await self.adapter.log_activity(conn, activity)
+        if external_id is not None:
+            await conn.execute(
+                "UPDATE crm_activities SET external_id = $2 WHERE id = $1",
+                inserted,
+                external_id,
+            )
+        who = f"customer {event.customer_id}" if event.customer_id else "no known customer"
+        suffix = f" (id {external_id})" if external_id else ""
+        return Outcome(detail=f"{self.adapter.name}: activity for {who}{suffix}")

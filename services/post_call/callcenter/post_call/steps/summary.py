@@ -85,8 +85,9 @@ class SummaryStep(Step):
         await self.turns_stored.start()
 
     async def close(self) -> None:
-        """Stop listening."""
+        """Stop listening; close the summariser's connections."""
         await self.turns_stored.close()
+        await self.summarizer.close()
 
     async def handle(self, delivery: Delivery) -> bool:
         """Summarise (once), then publish call.summarized from the stored row."""
@@ -94,7 +95,8 @@ class SummaryStep(Step):
         made = False
         row = await self.db.fetchrow("SELECT * FROM summaries WHERE call_id = $1", ended.call_id)
         if row is None:
-            made = await self._summarise(ended, delivery)
+            made, row = await self._summarise(ended, delivery)
+        if row is None:
             row = await self.db.fetchrow(
                 "SELECT * FROM summaries WHERE call_id = $1", ended.call_id
             )
@@ -131,7 +133,10 @@ class SummaryStep(Step):
                     return rows
                 await self.turns_stored.wait(committed, timeout_s=remaining)
 
-    async def _summarise(self, ended: CallEnded, delivery: Delivery) -> bool:
+    async def _summarise(
+        self, ended: CallEnded, delivery: Delivery
+    ) -> tuple[bool, asyncpg.Record | None]:
+        """Summarise and store; whether stored now, and the row stored now (None if not)."""
         settings = self.config.post_call
         delay = settings.summary_wait_delay_s * 2 ** (delivery.attempt - 1)
         may_retry = delivery.attempt < settings.summary_wait_attempts and not (
@@ -174,14 +179,16 @@ class SummaryStep(Step):
             channel=ended.channel, reason=ended.reason, turns=turns
         )
 
+        stored: list[asyncpg.Record] = []
+
         async def store(conn: asyncpg.Connection) -> Outcome:
-            await conn.execute(
+            row = await conn.fetchrow(
                 """
                 INSERT INTO summaries (call_id, channel, customer_id, summary, sentiment,
                     satisfaction, resolved, topics, follow_up_needed, follow_up, engine,
                     turns_expected, turns_stored, event_id)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                ON CONFLICT (call_id) DO NOTHING
+                ON CONFLICT (call_id) DO NOTHING RETURNING *
                 """,
                 ended.call_id,
                 ended.channel,
@@ -198,9 +205,12 @@ class SummaryStep(Step):
                 len(rows),
                 summarized_event_id(ended.call_id),
             )
+            if row is not None:
+                stored.append(row)
             detail = f"{engine}; {result.sentiment}, satisfaction {result.satisfaction}"
             if len(rows) < ended.turn_count:
                 detail += f"; {len(rows)} of {ended.turn_count} turns"
             return Outcome(detail=detail)
 
-        return await self.effect_once(ended, store)
+        made = await self.effect_once(ended, store)
+        return made, (stored[0] if made and stored else None)

@@ -32,6 +32,8 @@ class TicketStep(Step):
     def __init__(self, *, ctx: StepContext, adapter: TicketAdapter | None = None) -> None:
         super().__init__(ctx=ctx)
         self.adapter = adapter or BuiltinTickets()
+        # the built-in tickets are rows: a whole fetch goes in one transaction
+        self.batches = isinstance(self.adapter, BuiltinTickets)
 
     def priority(self, event: CallSummarized) -> str:
         """Urgent at the lowest scores, high when unhappy, normal when only unresolved."""
@@ -44,41 +46,45 @@ class TicketStep(Step):
 
     async def handle(self, delivery: Delivery) -> bool:
         """Open the ticket (or record why none was needed), once per event."""
-        event = self.parse(delivery, CallSummarized)
+        return bool(await self.handle_batch([delivery]))
+
+    async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Every event's ticket (or why none) in one transaction."""
+        events = [self.parse(delivery, CallSummarized) for delivery in deliveries]
+        return await self.effects_once(deliveries, events, self.open_ticket)
+
+    async def open_ticket(self, conn: asyncpg.Connection, event: CallSummarized) -> Outcome:
+        """Open the ticket for one summarised call when it is needed."""
         threshold = self.config.post_call.ticket_satisfaction_threshold
-
-        async def open_ticket(conn: asyncpg.Connection) -> Outcome:
-            unhappy = event.satisfaction <= threshold
-            if not unhappy and event.resolved:
-                return skipped(f"resolved, satisfaction {event.satisfaction} > {threshold}")
-            reasons = []
-            if unhappy:
-                reasons.append(f"satisfaction {event.satisfaction}/5")
-            if not event.resolved:
-                reasons.append("unresolved")
-            link = self.transcript_link(event.call_id)
-            body = "\n".join(
-                [
-                    redact(event.summary),
-                    "",
-                    f"Why: {', '.join(reasons)}; sentiment {event.sentiment}.",
-                    *([f"Agreed follow-up: {redact(event.follow_up)}"] if event.follow_up else []),
-                    f"Transcript: {link}",
-                ]
-            )
-            opened = await self.adapter.open(
-                conn,
-                NewTicket(
-                    call_id=event.call_id,
-                    customer_id=event.customer_id,
-                    priority=self.priority(event),
-                    subject=f"Follow up {event.channel or 'call'} {event.call_id}: "
-                    + ", ".join(reasons),
-                    body=body,
-                    link=link,
-                    idempotency_key=idempotency_key(event.call_id),
-                ),
-            )
-            return Outcome(detail=f"ticket {opened.ticket_id} {opened.result}")
-
-        return await self.effect_once(event, open_ticket)
+        unhappy = event.satisfaction <= threshold
+        if not unhappy and event.resolved:
+            return skipped(f"resolved, satisfaction {event.satisfaction} > {threshold}")
+        reasons = []
+        if unhappy:
+            reasons.append(f"satisfaction {event.satisfaction}/5")
+        if not event.resolved:
+            reasons.append("unresolved")
+        link = self.transcript_link(event.call_id)
+        body = "\n".join(
+            [
+                redact(event.summary),
+                "",
+                f"Why: {', '.join(reasons)}; sentiment {event.sentiment}.",
+                *([f"Agreed follow-up: {redact(event.follow_up)}"] if event.follow_up else []),
+                f"Transcript: {link}",
+            ]
+        )
+        opened = await self.adapter.open(
+            conn,
+            NewTicket(
+                call_id=event.call_id,
+                customer_id=event.customer_id,
+                priority=self.priority(event),
+                subject=f"Follow up {event.channel or 'call'} {event.call_id}: "
+                + ", ".join(reasons),
+                body=body,
+                link=link,
+                idempotency_key=idempotency_key(event.call_id),
+            ),
+        )
+        return Outcome(detail=f"ticket {opened.ticket_id} {opened.result}")

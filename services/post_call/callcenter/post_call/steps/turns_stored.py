@@ -25,9 +25,13 @@ def channel_for(schema: str) -> str:
     return f"cc_turns_stored_{schema}"[:63]
 
 
-async def notify_turn_stored(conn: asyncpg.Connection, *, channel: str, call_id: str) -> None:
-    """Queue the notification for ``call_id``; PostgreSQL delivers it when the transaction commits."""
-    await conn.execute("SELECT pg_notify($1, $2)", channel, call_id)
+async def notify_turns_stored(
+    conn: asyncpg.Connection, *, channel: str, call_ids: list[str]
+) -> None:
+    """Queue one notification per call; PostgreSQL delivers them when the transaction commits."""
+    await conn.execute(
+        "SELECT pg_notify($1, c) FROM unnest($2::text[]) AS c", channel, list(call_ids)
+    )
 
 
 class TurnsStoredListener:

@@ -1,4 +1,4 @@
-"""Summarising a conversation: an LLM through litellm, or the offline extractive fallback."""
+"""Summarising a conversation: an LLM (directly or through litellm), or the offline extractive fallback."""
 
 from callcenter.post_call.summary.base import CallSummary, Summarizer, TranscriptTurn
 from callcenter.post_call.summary.llm import LLMSummarizer

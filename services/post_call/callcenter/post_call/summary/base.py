@@ -46,6 +46,9 @@ class Summarizer(ABC):
     def warm_up(self) -> None:  # noqa: B027 - optional hook
         """Load what the first summary would otherwise load mid-call (a slow import)."""
 
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled connections."""
+
     @abstractmethod
     async def summarize(
         self, *, channel: str, reason: str, turns: list[TranscriptTurn]

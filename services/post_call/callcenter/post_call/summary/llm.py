@@ -1,18 +1,27 @@
-"""The LLM summariser: litellm with structured output, models tried in the configured order."""
+"""The LLM summariser: structured output, models tried in the configured order.
+
+Each model is reached the way ``llm.models[].client`` says (as in the conversation service): an
+OpenAI-compatible one with one plain ``POST /chat/completions`` over a pooled aiohttp session,
+any other vendor through litellm, which is imported only when a configured model needs it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from typing import Any
 
 from pydantic import ValidationError
 
 from callcenter.common.bus.consumer import RetryLater
-from callcenter.common.config.sections import LLMModelSettings, LLMSettings
+from callcenter.common.config.sections import LLMSettings
 from callcenter.common.logging import get_logger
+from callcenter.common.openai_endpoint import client_for
 from callcenter.post_call.summary.base import CallSummary, Summarizer, TranscriptTurn
+from callcenter.post_call.summary.models import (
+    LiteLLMSummaryModel,
+    OpenAISummaryModel,
+    SummaryModel,
+)
 from callcenter.post_call.summary.offline import OfflineSummarizer
 
 log = get_logger(__name__)
@@ -31,13 +40,6 @@ SYSTEM_PROMPT = (
     "failures they need not act on, or the summary itself (null when there is nothing to say). "
     "Never include card numbers or codes."
 )
-
-
-#: The structured-output request, built once (the schema is the same for every call).
-RESPONSE_FORMAT: dict[str, Any] = {
-    "type": "json_schema",
-    "json_schema": {"name": "call_summary", "schema": CallSummary.model_json_schema()},
-}
 
 
 def render_transcript(turns: list[TranscriptTurn]) -> str:
@@ -78,24 +80,6 @@ async def customer_facing(
     return summary.model_copy(update={"follow_up": offline.follow_up})
 
 
-def _litellm() -> Any:
-    """litellm, imported on first use (it is slow to import), without network look-ups."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.telemetry = False
-    return litellm
-
-
-def _api_key(model: LLMModelSettings) -> str | None:
-    if model.api_key is not None:
-        return model.api_key.get_secret_value()
-    if model.api_key_env:
-        return os.environ.get(model.api_key_env)
-    return None
-
-
 def _json_text(content: str) -> str:
     text = content.strip()
     if text.startswith("```"):
@@ -112,13 +96,24 @@ class LLMSummarizer(Summarizer):
         self, *, settings: LLMSettings, company: str, fallback: Summarizer | None = None
     ) -> None:
         self._settings = settings
-        self._company = company
         self._fallback = fallback
         self._system_prompt = SYSTEM_PROMPT.format(company=company)
+        self._models: list[SummaryModel] = [
+            OpenAISummaryModel(entry=entry, settings=settings)
+            if client_for(entry) == "openai"
+            else LiteLLMSummaryModel(entry=entry, settings=settings)
+            for entry in settings.models
+        ]
 
     def warm_up(self) -> None:
-        """Import litellm now: seconds of CPU that would otherwise block the loop on call one."""
-        _litellm()
+        """Import litellm now if a model needs it: seconds of CPU that would block call one."""
+        for model in self._models:
+            model.warm_up()
+
+    async def close(self) -> None:
+        """Close the models' pooled connections."""
+        for model in self._models:
+            await model.close()
 
     async def summarize(
         self, *, channel: str, reason: str, turns: list[TranscriptTurn]
@@ -129,7 +124,6 @@ class LLMSummarizer(Summarizer):
             RetryLater: every model failed and no fallback is configured.
 
         """
-        litellm = _litellm()
         messages = [
             {"role": "system", "content": self._system_prompt},
             {
@@ -138,29 +132,19 @@ class LLMSummarizer(Summarizer):
             },
         ]
         errors: list[str] = []
-        for model in self._settings.models:
+        for model in self._models:
             try:
-                response = await litellm.acompletion(
-                    model=model.model,
-                    messages=messages,
-                    api_key=_api_key(model),
-                    api_base=model.api_base,
-                    timeout=model.timeout_s or self._settings.timeout_s,
-                    temperature=0,
-                    num_retries=self._settings.retries,
-                    response_format=RESPONSE_FORMAT,
-                )
-                content = response.choices[0].message.content or ""
+                content = await model.complete(messages)
                 summary = CallSummary.model_validate_json(_json_text(content))
                 checked = await customer_facing(
                     summary, channel=channel, reason=reason, turns=turns
                 )
-                return checked, model.model
+                return checked, model.name
             except ValidationError as exc:
-                errors.append(f"{model.model}: invalid summary ({exc.error_count()} errors)")
+                errors.append(f"{model.name}: invalid summary ({exc.error_count()} errors)")
             except Exception as exc:
-                errors.append(f"{model.model}: {type(exc).__name__}: {exc}")
-            log.warning("summary model failed", model=model.model, error=errors[-1][:300])
+                errors.append(f"{model.name}: {type(exc).__name__}: {exc}")
+            log.warning("summary model failed", model=model.name, error=errors[-1][:300])
         if self._fallback is not None:
             summary, engine = await self._fallback.summarize(
                 channel=channel, reason=reason, turns=turns
