@@ -77,7 +77,9 @@ class CallResult:
     """What one simulated caller measured."""
 
     greeting_ms: float | None = None
-    overhead_ms: float | None = None
+    overhead_ms: float | None = None  # the first question's
+    #: every question's (final transcript -> first answer audio), in order
+    overheads_ms: list[float] = field(default_factory=list)
     underruns: int = 0
     greeting_underruns: int = 0
     stall_s: float = 0.0
@@ -108,7 +110,10 @@ class LevelResult:
         return self.cpu_s[process] * 1000 / self.call_seconds
 
     def pct(self, attr: str, q: float) -> float | None:
-        values = sorted(v for r in self.results if (v := getattr(r, attr)) is not None)
+        if attr == "overhead_ms":  # over every question of every call
+            values = sorted(v for r in self.results for v in r.overheads_ms)
+        else:
+            values = sorted(v for r in self.results if (v := getattr(r, attr)) is not None)
         if not values:
             return None
         return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -133,9 +138,17 @@ class LevelResult:
 
 
 async def one_call(
-    caller: TwilioCaller, stand_ins: httpx.AsyncClient, question: bytes, *, direct: bool
+    caller: TwilioCaller,
+    stand_ins: httpx.AsyncClient,
+    question: bytes,
+    *,
+    direct: bool,
+    questions: int = 1,
 ) -> CallResult:
-    """Greeting, one question, the answer, hang up (the STT stand-in answers every utterance)."""
+    """Greeting, ``questions`` times a question and its answer, hang up.
+
+    The STT stand-in transcribes every utterance as :data:`QUESTION`.
+    """
     result = CallResult()
     try:
         if direct:
@@ -159,14 +172,16 @@ async def one_call(
         assert caller.connected_at is not None
         result.greeting_ms = (greeting.started - caller.connected_at) * 1000
         result.greeting_underruns = greeting.underruns
-        asked = time.monotonic()
-        await caller.say(ulaw=question)
-        answer = await caller.wait_for_bot(after=asked, timeout_s=60, quiet_s=0.6)
-        finals = (await stand_ins.get("/bench/finals", params={"tag": caller.call_sid})).json()
-        if finals:
-            result.overhead_ms = (answer.started - finals[0]) * 1000
-        else:
-            result.error = "the question was never transcribed (no final from the STT stand-in)"
+        for asked_so_far in range(questions):
+            asked = time.monotonic()
+            await caller.say(ulaw=question)
+            answer = await caller.wait_for_bot(after=asked, timeout_s=60, quiet_s=0.6)
+            finals = (await stand_ins.get("/bench/finals", params={"tag": caller.call_sid})).json()
+            if len(finals) <= asked_so_far:
+                result.error = "a question was never transcribed (no final from the STT stand-in)"
+                break
+            result.overheads_ms.append((answer.started - finals[asked_so_far]) * 1000)
+        result.overhead_ms = result.overheads_ms[0] if result.overheads_ms else None
         result.underruns = sum(b.underruns for b in caller.bot)
         result.stall_s = sum(b.stall_s for b in caller.bot)
     except Exception as exc:
@@ -212,6 +227,7 @@ class CallerShare:
     gateway_url: str
     stream_url: str | None  # the baseline bot's media URL (direct), else through the gateway
     stand_ins_url: str
+    questions: int = 1
 
 
 async def _place_calls(share: CallerShare) -> list[dict[str, Any]]:
@@ -225,7 +241,7 @@ async def _place_calls(share: CallerShare) -> list[dict[str, Any]]:
         )
         if direct:
             caller.stream_url = share.stream_url
-        return await one_call(caller, stand_ins, question, direct=direct)
+        return await one_call(caller, stand_ins, question, direct=direct, questions=share.questions)
 
     async with httpx.AsyncClient(base_url=share.stand_ins_url) as stand_ins:
         results = await asyncio.gather(*(staggered(i) for i in share.indexes))
@@ -442,6 +458,9 @@ async def main(argv: list[str]) -> int:
     parser.add_argument(
         "--caller-processes", type=int, default=2, help="processes placing the calls"
     )
+    parser.add_argument(
+        "--questions", type=int, default=1, help="questions each caller asks (a longer call)"
+    )
     args = parser.parse_args(argv)
     systems = [x for x in args.systems.split(",") if x]
     voice_env = dict(item.split("=", 1) for item in args.voice_env)
@@ -526,6 +545,7 @@ async def main(argv: list[str]) -> int:
                 await wait_for_port(base_port, timeout_s=120)  # pipecat import + uvicorn start
             base_url = f"ws://127.0.0.1:{base_port}/twilio/media"
             common = {
+                "questions": args.questions,
                 "gateway_url": procs[0].url,
                 "stand_ins_url": f"http://127.0.0.1:{stand_in_ports['deepgram']}",
             }
@@ -584,7 +604,8 @@ async def main(argv: list[str]) -> int:
     lines = [
         "## voice_calls",
         "",
-        f"Simultaneous simulated phone calls (greeting, one question, the answer, hang-up) with "
+        f"Simultaneous simulated phone calls (greeting, {args.questions} question(s) and answer(s), "
+        "hang-up) with "
         f"instant Deepgram/ElevenLabs stand-ins, {cores} cores shared by the callers, the stand-ins "
         "and the services. Overhead = Deepgram's final transcript -> first answer audio at the "
         "caller; greeting = stream start -> first greeting audio; underruns = gaps in the caller's "
