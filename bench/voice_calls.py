@@ -172,15 +172,17 @@ async def one_call(
         assert caller.connected_at is not None
         result.greeting_ms = (greeting.started - caller.connected_at) * 1000
         result.greeting_underruns = greeting.underruns
-        for asked_so_far in range(questions):
+        for _ in range(questions):
             asked = time.monotonic()
             await caller.say(ulaw=question)
             answer = await caller.wait_for_bot(after=asked, timeout_s=60, quiet_s=0.6)
             finals = (await stand_ins.get("/bench/finals", params={"tag": caller.call_sid})).json()
-            if len(finals) <= asked_so_far:
+            # the final that closed this question (its last, if a pause split it in two)
+            closing = [f for f in finals if asked <= f <= answer.started]
+            if not closing:
                 result.error = "a question was never transcribed (no final from the STT stand-in)"
                 break
-            result.overheads_ms.append((answer.started - finals[asked_so_far]) * 1000)
+            result.overheads_ms.append((answer.started - max(closing)) * 1000)
         result.overhead_ms = result.overheads_ms[0] if result.overheads_ms else None
         result.underruns = sum(b.underruns for b in caller.bot)
         result.stall_s = sum(b.stall_s for b in caller.bot)
