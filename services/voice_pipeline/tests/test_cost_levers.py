@@ -94,15 +94,18 @@ async def test_chunker_joins_audio_in_order_and_flushes_before_other_frames() ->
     assert order.index(InputDTMFFrame) == 4
 
 
-def transcript(speech_final: bool | None) -> TranscriptionFrame:
+def transcript(speech_final: bool | None, text: str = "Where is my order?") -> TranscriptionFrame:
     result = None if speech_final is None else SimpleNamespace(speech_final=speech_final)
-    return TranscriptionFrame("where is my order", "", "2026-01-01T00:00:00", result=result)
+    return TranscriptionFrame(text, "", "2026-01-01T00:00:00", result=result)
 
 
 def test_which_finals_close_the_speech() -> None:
-    assert stt_endpointed(transcript(True))  # Deepgram's speech_final
+    assert stt_endpointed(transcript(True))  # Deepgram's speech_final on a finished sentence
     assert not stt_endpointed(transcript(False))  # an is_final piece of ongoing speech
-    assert stt_endpointed(transcript(None))  # a local STT's one final per utterance
+    # an endpoint at a pause mid-sentence is Smart Turn's to judge
+    assert not stt_endpointed(transcript(True, "Thanks,"))
+    assert not stt_endpointed(transcript(True, "I would like to"))
+    assert stt_endpointed(transcript(None, "where is my order"))  # a local STT's one final
 
 
 @pytest.mark.parametrize("endpointed", [True, False])

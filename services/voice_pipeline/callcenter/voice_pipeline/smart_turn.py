@@ -9,9 +9,9 @@ runs): the prediction is delegated to one process-wide ``LocalSmartTurnAnalyzerV
 one process-wide thread, so concurrent calls queue instead of competing for the cores.
 
 The model decides whether the caller has finished when the VAD hears them stop. When the STT has
-already endpointed that speech (Deepgram's ``speech_final``, or the final of a local STT that
-only sends one per utterance) and nothing was heard since, the STT's verdict stands and the model
-is not run: :class:`EndpointAwareTurnStop` (the stop strategy) tells the analyzer so, and
+already endpointed that speech on a finished sentence (Deepgram's ``speech_final`` on text ending
+in ``.``/``?``/``!``, or the final of a local STT that only sends one per utterance) and nothing
+was heard since, the STT's verdict stands and the model is not run: :class:`EndpointAwareTurnStop` (the stop strategy) tells the analyzer so, and
 :meth:`SharedSmartTurn.analyze_end_of_turn` answers COMPLETE at once.
 """
 
@@ -84,19 +84,24 @@ class SharedSmartTurn(BaseSmartTurn):
         return self._shared._predict_endpoint(audio_array)
 
 
+#: How a punctuating STT ends a sentence it considers finished.
+SENTENCE_END = (".", "?", "!")
+
+
 def stt_endpointed(frame: TranscriptionFrame) -> bool:
-    """Whether a final transcript closes the speech (the STT found its end).
+    """Whether a final transcript closes the caller's speech (the STT found its end).
 
     Deepgram's results carry ``speech_final`` (its endpointer heard the silence after the words);
-    an ``is_final`` piece without it is only a stretch of ongoing speech. A local STT that sends
-    one final per utterance (no vendor result attached) has found the end by sending it.
+    an ``is_final`` piece without it is only a stretch of ongoing speech. Deepgram endpoints on
+    any short silence, a pause mid-sentence too ("Thanks, [pause] can you also..."), which is what
+    Smart Turn is there to judge: so an endpoint counts only when the punctuated text also ends a
+    sentence. A local STT that sends one final per utterance (no vendor result attached) has
+    found the end by sending it.
     """
-    if frame.finalized:
+    if frame.result is None:
         return True
     speech_final = getattr(frame.result, "speech_final", None)
-    if speech_final is None:
-        return frame.result is None
-    return bool(speech_final)
+    return bool(frame.finalized or speech_final) and frame.text.rstrip().endswith(SENTENCE_END)
 
 
 class EndpointAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
