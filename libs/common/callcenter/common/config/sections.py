@@ -146,7 +146,7 @@ class VoicePipelineSettings(Section):
     #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
     media_deflate: bool = False
     #: measured CPU per call-second of this process (bench/voice_calls.py); sizes the capacity
-    cpu_ms_per_call_second: float = Field(default=30.0, gt=0)
+    cpu_ms_per_call_second: float = Field(default=35.0, gt=0)
     #: cores this replica may use (its CPU limit); None: the cores the OS gives the process
     cpu_limit_cores: float | None = Field(default=None, gt=0)
     #: share of the CPU limit calls may use (the rest is headroom for bursts and the runtime)
