@@ -232,6 +232,24 @@ def test_hpa_on_removes_replicas_and_adds_an_hpa_per_service() -> None:
     assert cpu == {"type": "Utilization", "averageUtilization": 50}
 
 
+def test_voice_hpa_scales_on_each_replicas_call_load() -> None:
+    out = rendered_ok(HPA_ON)
+    hpa = out.find("HorizontalPodAutoscaler", component("voice_pipeline"))
+    assert hpa is not None
+    pods = [m["pods"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert pods == [
+        {
+            "metric": {"name": "voice_load"},
+            "target": {"type": "AverageValue", "averageValue": "700m"},
+        }
+    ]
+    voice = deployments(out)["voice_pipeline"]["spec"]["template"]["metadata"]["annotations"]
+    assert voice["prometheus.io/scrape"] == "true"  # where voice_load comes from
+    assert voice["prometheus.io/port"] == "8001"
+    others = [h for h in out.of_kind("HorizontalPodAutoscaler") if h is not hpa]
+    assert all(m["type"] == "Resource" for h in others for m in h["spec"]["metrics"])
+
+
 def test_one_service_can_turn_its_hpa_off_while_the_default_is_on() -> None:
     values = copy.deepcopy(HPA_ON)
     values["tools"] = {"autoscaling": {"enabled": False}, "replicas": 3}

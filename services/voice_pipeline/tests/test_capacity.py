@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +16,12 @@ from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
 from callcenter.common.health import Readiness
 from callcenter.common.voice_load import KEY, forget_voice_replica, report_voice_load
-from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
+from callcenter.voice_pipeline.capacity import (
+    CallAdmission,
+    available_cores,
+    call_capacity,
+    cgroup_cpu_limit,
+)
 
 
 def test_capacity_follows_the_cpu_limit_and_the_measured_cost() -> None:
@@ -25,6 +32,19 @@ def test_capacity_follows_the_cpu_limit_and_the_measured_cost() -> None:
     assert call_capacity(settings.model_copy(update={"max_calls": 7}), cores=2) == 7
     costly = VoicePipelineSettings(cpu_ms_per_call_second=900.0, cpu_limit_cores=0.5)
     assert call_capacity(costly) == 1  # never zero
+
+
+def test_the_containers_cpu_limit_is_read_from_its_cgroup(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # limits.cpu: 1500m
+    assert cgroup_cpu_limit(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # no limit
+    assert cgroup_cpu_limit(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")  # cgroup v1, 500m
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_limit(tmp_path) == 0.5
+    assert 0 < available_cores() <= (os.cpu_count() or 1)
 
 
 def test_admission_refuses_beyond_capacity_and_exports_the_load() -> None:

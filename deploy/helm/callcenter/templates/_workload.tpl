@@ -212,6 +212,15 @@ spec:
           type: Utilization
           averageUtilization: {{ . | int }}
     {{- end }}
+    {{- range $svc.autoscaling.podMetrics }}
+    - type: Pods
+      pods:
+        metric:
+          name: {{ .name }}
+        target:
+          type: AverageValue
+          averageValue: {{ .averageValue | quote }}
+    {{- end }}
   {{- with $svc.autoscaling.behavior }}
   behavior:
     {{- toYaml . | nindent 4 }}

@@ -4,7 +4,7 @@ The socket is refused (403 before accept) without a valid ``X-Twilio-Signature``
 media URL, and closed (1008) unless the ``start`` message carries the gateway's signed token for
 this CallSid. Then one pipeline runs for the call::
 
-    Twilio in -> watchdog -> Silero VAD -> Deepgram STT -> user turns (backchannel-aware
+    Twilio in -> watchdog -> Silero VAD -> audio chunker -> Deepgram STT -> user turns (backchannel-aware
     start, smart-turn stop) -> DTMF aggregator -> ConversationTurnProcessor -> ElevenLabs TTS
     -> tap (audio made) -> Twilio out -> tap (words heard)
 
@@ -56,8 +56,9 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact
 from callcenter.voice_pipeline import metrics
 from callcenter.voice_pipeline.apology import ApologyCache
+from callcenter.voice_pipeline.audio_chunks import AudioChunker
 from callcenter.voice_pipeline.serializer import CallSerializer
-from callcenter.voice_pipeline.smart_turn import SharedSmartTurn
+from callcenter.voice_pipeline.smart_turn import EndpointAwareTurnStop, SharedSmartTurn
 from callcenter.voice_pipeline.speech import speech_services
 from callcenter.voice_pipeline.taps import HeardTap, SynthesisTap
 from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
@@ -206,8 +207,13 @@ class CallSession:
         )
         watchdog.add_event_handler("on_call_too_long", self._call_too_long)
         watchdog.add_event_handler("on_provider_down", self._provider_down)
+        stop_class = (
+            EndpointAwareTurnStop
+            if vp.smart_turn_skip_on_stt_endpoint
+            else TurnAnalyzerUserTurnStopStrategy
+        )
         stop = (
-            [TurnAnalyzerUserTurnStopStrategy(turn_analyzer=SharedSmartTurn())]
+            [stop_class(turn_analyzer=SharedSmartTurn())]
             if vp.smart_turn
             else [SpeechTimeoutUserTurnStopStrategy()]
         )
@@ -222,16 +228,24 @@ class CallSession:
                 stop=stop,
             ),
         )
-        vad_class = InlineSileroVAD if vp.vad_inline else SileroVADAnalyzer
-        vad = VADProcessor(vad_analyzer=vad_class(params=VADParams(stop_secs=vp.vad_stop_secs)))
+        vad_params = VADParams(stop_secs=vp.vad_stop_secs)
+        vad = VADProcessor(
+            vad_analyzer=InlineSileroVAD(energy_gate=vp.vad_energy_gate, params=vad_params)
+            if vp.vad_inline
+            else SileroVADAnalyzer(params=vad_params)
+        )
         keypad = DTMFAggregator(
             timeout=vp.dtmf_timeout_s, termination_digit=KeypadEntry.POUND, prefix=DTMF_PREFIX
+        )
+        chunker = (
+            [AudioChunker(chunk_ms=vp.stt_audio_chunk_ms)] if vp.stt_audio_chunk_ms > 20 else []
         )
         return Pipeline(
             [
                 transport.input(),
                 watchdog,
                 vad,
+                *chunker,
                 stt,
                 user_turns,
                 keypad,

@@ -1,9 +1,9 @@
 """How many calls this replica can carry in real time, and whether it takes another.
 
 A call costs ``cpu_ms_per_call_second`` of CPU per second (measured with bench/voice_calls.py);
-the replica may use ``cpu_limit_cores`` (its container's CPU limit, else the cores the OS gives
-the process) times ``cpu_headroom``. Beyond ``capacity`` calls every call would start to stutter
-(audio underruns), so the replica refuses new media streams, reports itself not ready (the load
+the replica may use ``cpu_limit_cores`` (else its container's CPU limit read from its cgroup,
+else the cores the OS gives the process) times ``cpu_headroom``. Beyond ``capacity`` calls every
+call would start to stutter (audio underruns), so the replica refuses new media streams, reports itself not ready (the load
 balancer and Twilio's retry go elsewhere), exposes its load for the HPA on /metrics, and tells
 the gateway through Redis (:mod:`callcenter.common.voice_load`), whose webhook then plays an
 overflow message when every replica is full.
@@ -14,17 +14,39 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from pathlib import Path
 
 from callcenter.common.config.sections import VoicePipelineSettings
 from callcenter.voice_pipeline import metrics
 
 
-def available_cores() -> float:
-    """The cores this process may run on (its CPU affinity, else the machine's)."""
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The container's CPU limit in cores (cgroup v2 ``cpu.max``, else v1 CFS quota); None: none.
+
+    This is what Kubernetes writes for ``resources.limits.cpu``, so a replica sizes itself to its
+    pod without being told.
+    """
     try:
-        return float(len(os.sched_getaffinity(0)))
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def available_cores() -> float:
+    """The cores this process may use: its container's CPU limit, else its CPU affinity."""
+    try:
+        cores = float(len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return float(os.cpu_count() or 1)
+        cores = float(os.cpu_count() or 1)
+    limit = cgroup_cpu_limit()
+    return min(cores, limit) if limit else cores
 
 
 def call_capacity(settings: VoicePipelineSettings, *, cores: float | None = None) -> int:

@@ -31,6 +31,7 @@ from callcenter.voice_pipeline.call import (
 from callcenter.voice_pipeline.capacity import CallAdmission, call_capacity
 from callcenter.voice_pipeline.smart_turn import load_shared_model
 from callcenter.voice_pipeline.speech import log_speech_providers
+from callcenter.voice_pipeline.vad import load_vad_model
 from callcenter.voice_pipeline.web_call import accept_web_call
 
 log = get_logger(__name__)
@@ -132,6 +133,7 @@ async def serve() -> None:
         runtime.readiness.notes["speech_providers"] = "; ".join(gaps)
         if config.voice_pipeline.smart_turn:
             await asyncio.to_thread(load_shared_model)
+        await asyncio.to_thread(load_vad_model)
         log.info("call capacity", calls=admission.capacity)
         log_speech_providers(config)
         replica = f"{socket.gethostname()}:{config.voice_pipeline.port}"

@@ -7,6 +7,12 @@ a session, so :class:`SharedSmartTurn` subclasses ``BaseSmartTurn`` through the 
 leaves to subclasses (``_predict_endpoint``, the model call, and ``_model_executor``, where it
 runs): the prediction is delegated to one process-wide ``LocalSmartTurnAnalyzerV3`` and runs on
 one process-wide thread, so concurrent calls queue instead of competing for the cores.
+
+The model decides whether the caller has finished when the VAD hears them stop. When the STT has
+already endpointed that speech on a finished sentence (Deepgram's ``speech_final`` on text ending
+in ``.``/``?``/``!``, or the final of a local STT that only sends one per utterance) and nothing
+was heard since, the STT's verdict stands and the model is not run: :class:`EndpointAwareTurnStop` (the stop strategy) tells the analyzer so, and
+:meth:`SharedSmartTurn.analyze_end_of_turn` answers COMPLETE at once.
 """
 
 from __future__ import annotations
@@ -16,8 +22,18 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from pipecat.frames.frames import (
+    Frame,
+    InterimTranscriptionFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.metrics.metrics import MetricsData
+from pipecat.turns.types import ProcessFrameResult
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 
 
 @cache
@@ -43,6 +59,20 @@ class SharedSmartTurn(BaseSmartTurn):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shared = _model()
+        #: the STT endpointed the speech heard so far (set by :class:`EndpointAwareTurnStop`)
+        self.stt_endpointed = False
+        #: ends of speech the model ran for / was not run for (the STT had endpointed them)
+        self.predictions = 0
+        self.skipped = 0
+
+    async def analyze_end_of_turn(self) -> tuple[EndOfTurnState, MetricsData | None]:
+        """COMPLETE without the model when the STT endpointed the speech; else the model's say."""
+        if self.stt_endpointed:
+            self.skipped += 1
+            self.clear()
+            return EndOfTurnState.COMPLETE, None
+        self.predictions += 1
+        return await super().analyze_end_of_turn()
 
     @property
     def _model_executor(self) -> ThreadPoolExecutor:  # type: ignore[override]
@@ -52,3 +82,44 @@ class SharedSmartTurn(BaseSmartTurn):
     def _predict_endpoint(self, audio_array: np.ndarray) -> dict[str, Any]:
         """Run the shared model (stateless per call: the audio is the whole input)."""
         return self._shared._predict_endpoint(audio_array)
+
+
+#: How a punctuating STT ends a sentence it considers finished.
+SENTENCE_END = (".", "?", "!")
+
+
+def stt_endpointed(frame: TranscriptionFrame) -> bool:
+    """Whether a final transcript closes the caller's speech (the STT found its end).
+
+    Deepgram's results carry ``speech_final`` (its endpointer heard the silence after the words);
+    an ``is_final`` piece without it is only a stretch of ongoing speech. Deepgram endpoints on
+    any short silence, a pause mid-sentence too ("Thanks, [pause] can you also..."), which is what
+    Smart Turn is there to judge: so an endpoint counts only when the punctuated text also ends a
+    sentence. A local STT that sends one final per utterance (no vendor result attached) has
+    found the end by sending it.
+    """
+    if frame.result is None:
+        return True
+    speech_final = getattr(frame.result, "speech_final", None)
+    return bool(frame.finalized or speech_final) and frame.text.rstrip().endswith(SENTENCE_END)
+
+
+class EndpointAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
+    """pipecat's turn-analyzer stop strategy that skips Smart Turn when the STT has endpointed.
+
+    It watches the frames the strategy already gets: a final transcript that closes the speech
+    marks the analyzer endpointed; an interim (more words coming) or the caller starting to speak
+    again clears it.
+    """
+
+    def __init__(self, *, turn_analyzer: SharedSmartTurn, **kwargs: Any) -> None:
+        super().__init__(turn_analyzer=turn_analyzer, **kwargs)
+        self._smart_turn = turn_analyzer
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        """Track the STT's endpoint, then let pipecat's strategy handle the frame."""
+        if isinstance(frame, TranscriptionFrame):
+            self._smart_turn.stt_endpointed = stt_endpointed(frame)
+        elif isinstance(frame, InterimTranscriptionFrame | VADUserStartedSpeakingFrame):
+            self._smart_turn.stt_endpointed = False
+        return await super().process_frame(frame)

@@ -137,6 +137,14 @@ class VoicePipelineSettings(Section):
     # --- cost per call and capacity (issue 18) ---
     #: run Silero VAD on the event loop (0.1 ms per 32 ms chunk) instead of a thread per call
     vad_inline: bool = True
+    #: skip the (inline) VAD model on windows whose energy proves them below VAD's loudness bar
+    vad_energy_gate: bool = True
+    #: no Smart Turn run when the STT has already endpointed a finished sentence (speech_final
+    #: on text ending in . ? !); off: under CPU load it made test_turn_taking's backchannel test
+    #: lose the start of a sentence with a comma pause (bench/results.md, voice_calls)
+    smart_turn_skip_on_stt_endpoint: bool = False
+    #: caller audio joined into frames of this many ms after the VAD (20: Twilio's, not joined)
+    stt_audio_chunk_ms: int = Field(default=60, ge=20, le=250)
     #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
     media_deflate: bool = False
     #: measured CPU per call-second of this process (bench/voice_calls.py); sizes the capacity
