@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +67,56 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def log_mark(self) -> int:
+        """Where its log ends now; :meth:`wait_for_log` with ``since`` looks only at what follows."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_records(self, *, since: int = 0) -> list[dict[str, object]]:
+        """Its JSON log lines written after offset ``since`` (complete lines only)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                data = log.read()
+        except OSError:
+            return []
+        records = []
+        for raw in data.splitlines(keepends=True):
+            if not raw.endswith(b"\n"):
+                break  # still being written
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    async def wait_for_log(
+        self, *events: str, since: int = 0, timeout_s: float = 20.0, **fields: object
+    ) -> dict[str, object]:
+        """The first log record after ``since`` whose event is one of ``events`` with ``fields``.
+
+        An observable point in the service's own work, to wait on instead of sleeping; raises
+        TimeoutError (with the log's tail) when it does not come within ``timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            for record in self.log_records(since=since):
+                if record.get("event") in events and all(
+                    record.get(key) == value for key, value in fields.items()
+                ):
+                    return record
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"{self.name} logged none of {events} with {fields} in {timeout_s}s:\n"
+                    + self.log_tail()
+                )
+            await asyncio.sleep(0.05)
 
     def log_text(self) -> str:
         """Its whole log."""

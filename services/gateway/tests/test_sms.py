@@ -447,15 +447,23 @@ async def test_no_late_reply_after_stop(
     bus: Bus,
 ) -> None:
     customer = new_customer()
-    texter = Texter(url=stack.replicas[0].url, customer=customer)
+    replica = stack.replicas[0]
+    texter = Texter(url=replica.url, customer=customer)
     llm_script(Reply(text="Let me check that for you.", hang_s=REPLICA_BUDGET_S + 1.5))
+    mark = replica.log_mark()
 
     assert await texter.text("Can you check my refund?") == []  # the reply is still coming
     assert await texter.text("STOP") == [config.twilio.sms_opt_out_text]
 
     (call_id,) = await conversation_of(bus, customer)
     assert await wait_events(bus, "turn.completed", lambda e: e["call_id"] == call_id)
-    await asyncio.sleep(0.5)  # the gateway would send the reply right after the turn
+    # the gateway has decided about the late reply: dropped it, or (were it broken) sent it
+    await replica.wait_for_log(
+        "sms reply dropped: the customer opted out meanwhile",
+        "sms reply not sent: the customer opted out",
+        "sms sent",
+        since=mark,
+    )
     assert twilio.messages_to(customer) == []
 
 

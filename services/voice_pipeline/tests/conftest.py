@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +158,21 @@ class EventLog:
             for s, e in self.events
             if s == subject and (call_id is None or e.get("call_id") == call_id)
         ]
+
+    async def settled(self, *, timeout_s: float = 10.0) -> None:
+        """Every event the server routed to this log before now has been recorded.
+
+        A marker published now (on a subject outside the JetStream stream) reaches this
+        subscription after everything routed to it earlier; once the marker is here, so are they.
+        """
+        marker = f"tests.marker.{uuid.uuid4().hex}"
+        await self.bus.nc.publish(self.bus.subject(marker), b"{}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not any(subject == marker for subject, _ in self.events):
+            if loop.time() > deadline:
+                raise TimeoutError("this test's own marker event never arrived")
+            await asyncio.sleep(0.02)
 
     async def wait_for(
         self, subject: str, call_id: str, *, count: int = 1, timeout_s: float = 30.0

@@ -102,8 +102,10 @@ async def test_transfer_to_agent_redirects_the_live_call(
     assert detail.status_code == 200, detail.text
     assert detail.json()["handoff"]["to"] == AGENT_NUMBER
     assert detail.json()["handoff"]["summary"]
-    # the agent's call is not hung up when the stream ends
-    await asyncio.sleep(1.0)
+    # the agent's call is not hung up when the stream ends: call.ended (seen above) is published
+    # only after the call's pipeline has finished, and with it any hang-up request its serializer
+    # makes on the way out; the stream has ended too
+    await asyncio.wait_for(caller.closed.wait(), timeout=15)
     assert not phone.hung_up(caller.call_sid)
 
 

@@ -64,8 +64,14 @@ async def test_status_callback_and_stream_end_publish_one_call_ended(
     assert response.status_code == 204
     ended = await events.wait_for("call.ended", call_id)
     assert ended[0]["reason"] == "completed"
+    mark = phone.voice.log_mark()
     await caller.hang_up(status_callback=False)
-    await asyncio.sleep(2.0)
+    # the stream's end reaches the voice pipeline's end of the call, which declines (or, were it
+    # broken, publishes) a second call.ended; every event published before that has arrived here
+    await phone.voice.wait_for_log(
+        "call end already claimed", "call ended", call_id=call_id, since=mark
+    )
+    await events.settled()
     assert len(events.of("call.ended", call_id)) == 1
 
 
