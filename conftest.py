@@ -17,8 +17,8 @@ from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool, migrate, seed
 from callcenter.common.logging import configure_logging
-from tests.support.environment import PORT_VARIABLES, TestEnvironment, unreachable_services
-from tests.support.processes import ServiceProcess
+from tests.support.environment import TestEnvironment, unreachable_services
+from tests.support.processes import ServiceProcess, ServiceStarter
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -102,23 +102,6 @@ def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., Service
     Module-scoped: every process a test module starts is stopped when the module ends, so the next
     module never finds stale replicas (with other settings) in its queue groups or on its ports.
     """
-    started: list[ServiceProcess] = []
-
-    def start(
-        name: str,
-        *,
-        wait: bool = True,
-        extra_env: dict[str, str] | None = None,
-        port: int | None = None,
-    ) -> ServiceProcess:
-        """Start ``name``; ``port`` runs another replica on its own port."""
-        env = {**test_env.env, **(extra_env or {})}
-        if port is not None:
-            env[PORT_VARIABLES[name]] = str(port)
-        proc = ServiceProcess(name, env=env, port=port or test_env.ports[name], tag=test_env.tag)
-        started.append(proc)
-        return proc.start(wait=wait)
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+    starter = ServiceStarter(env=test_env.env, ports=test_env.ports, tag=test_env.tag)
+    yield starter.start
+    starter.stop_all()
