@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,11 +21,46 @@ from callcenter.common.logging import configure_logging
 from tests.support.environment import TestEnvironment, unreachable_services
 from tests.support.processes import ServiceProcess, ServiceStarter
 
+pytest_plugins = ("tests.deploy.scope_summary",)
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     problems = unreachable_services()
     if problems:
         raise pytest.UsageError("integration servers are not running:\n  " + "\n  ".join(problems))
+
+
+#: Modules that take minutes (building images): first in line, so that with two workers the
+#: other worker runs the rest meanwhile instead of both waiting on this one at the end.
+LONGEST_MODULES = ("tests/deploy/test_images.py",)
+#: Packages whose modules share one running system (a package-scoped fixture): with two workers
+#: the whole package goes to one worker, so that system starts once.
+SHARED_SYSTEM_PACKAGES = ("services/voice_pipeline/tests/", "tests/security/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_MODULES)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs together: the test's package if its modules share a system, else
+    its module."""
+    module = nodeid.split("::")[0]
+    return next((p for p in SHARED_SYSTEM_PACKAGES if module.startswith(p)), module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test`` (``-n 2 --dist loadfile``): a file at a time, a shared-system package whole."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class WorkUnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
