@@ -5,6 +5,11 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist), each taking a test file at a time (a whole package where its
+# modules share one running system: see conftest.py), in collection order: most of the suite
+# waits on real time (calls in real time, timeouts, process starts), so two files share the two
+# cores well. Each worker is its own test session, in its own namespace and on its own ports.
+PYTEST_WORKERS ?= 2
 
 .PHONY: run install uv migrate seed up test test-deps lint format bench eval compose-up clean
 
@@ -32,7 +37,7 @@ test-deps: ## system tools the tests use (espeak-ng, chromium, helm), installed 
 test: install test-deps ## lint, then the whole test suite against the real servers
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
+	$(UV) run --frozen pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint:
 	$(UV) run --frozen ruff check .

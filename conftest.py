@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,14 +18,49 @@ from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.db import create_pool, migrate, seed
 from callcenter.common.logging import configure_logging
-from tests.support.environment import PORT_VARIABLES, TestEnvironment, unreachable_services
-from tests.support.processes import ServiceProcess
+from tests.support.environment import TestEnvironment, unreachable_services
+from tests.support.processes import ServiceProcess, ServiceStarter
+
+pytest_plugins = ("tests.deploy.scope_summary",)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     problems = unreachable_services()
     if problems:
         raise pytest.UsageError("integration servers are not running:\n  " + "\n  ".join(problems))
+
+
+#: Modules that take minutes (building images): first in line, so that with two workers the
+#: other worker runs the rest meanwhile instead of both waiting on this one at the end.
+LONGEST_MODULES = ("tests/deploy/test_images.py",)
+#: Packages whose modules share one running system (a package-scoped fixture): with two workers
+#: the whole package goes to one worker, so that system starts once.
+SHARED_SYSTEM_PACKAGES = ("services/voice_pipeline/tests/", "tests/security/", "tests/browser/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_MODULES)
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs together: the test's package if its modules share a system, else
+    its module."""
+    module = nodeid.split("::")[0]
+    return next((p for p in SHARED_SYSTEM_PACKAGES if module.startswith(p)), module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``make test`` (``-n 2 --dist loadfile``): a file at a time, a shared-system package whole."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class WorkUnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -102,23 +138,6 @@ def service_factory(test_env: TestEnvironment) -> Iterator[Callable[..., Service
     Module-scoped: every process a test module starts is stopped when the module ends, so the next
     module never finds stale replicas (with other settings) in its queue groups or on its ports.
     """
-    started: list[ServiceProcess] = []
-
-    def start(
-        name: str,
-        *,
-        wait: bool = True,
-        extra_env: dict[str, str] | None = None,
-        port: int | None = None,
-    ) -> ServiceProcess:
-        """Start ``name``; ``port`` runs another replica on its own port."""
-        env = {**test_env.env, **(extra_env or {})}
-        if port is not None:
-            env[PORT_VARIABLES[name]] = str(port)
-        proc = ServiceProcess(name, env=env, port=port or test_env.ports[name], tag=test_env.tag)
-        started.append(proc)
-        return proc.start(wait=wait)
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+    starter = ServiceStarter(env=test_env.env, ports=test_env.ports, tag=test_env.tag)
+    yield starter.start
+    starter.stop_all()

@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from tests.support.environment import free_port
-from tests.support.processes import ARTIFACTS, ServiceProcess
+from tests.support.environment import TestEnvironment, free_port
+from tests.support.processes import ARTIFACTS, ServiceProcess, ServiceStarter
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -102,22 +102,28 @@ def host_site(test_env) -> Iterator[str]:
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def stack(
-    db_pool: asyncpg.Pool, service_factory: Callable[..., ServiceProcess], host_site: str
-) -> Stack:
-    """tools, conversation, post_call and the gateway (with an admin token), all ready."""
-    started = [
-        service_factory("tools", wait=False),
-        service_factory("conversation", wait=False),
-        service_factory("post_call", wait=False),
-        service_factory("gateway", wait=False, extra_env=GATEWAY_ENV),
-    ]
-    for proc in started:
-        proc.wait_ready()
-    return Stack(
-        gateway=started[3], post_call=started[2], host_url=host_site, start=service_factory
-    )
+@pytest.fixture(scope="package")
+def stack(db_pool: asyncpg.Pool, test_env: TestEnvironment, host_site: str) -> Iterator[Stack]:
+    """tools, conversation, post_call and the gateway (with an admin token), all ready.
+
+    Started once for the browser modules, whose settings are the same (starting a Python service
+    costs seconds of CPU); stopped when the last of them ends.
+    """
+    starter = ServiceStarter(env=test_env.env, ports=test_env.ports, tag=test_env.tag)
+    try:
+        started = [
+            starter.start("tools", wait=False),
+            starter.start("conversation", wait=False),
+            starter.start("post_call", wait=False),
+            starter.start("gateway", wait=False, extra_env=GATEWAY_ENV),
+        ]
+        for proc in started:
+            proc.wait_ready()
+        yield Stack(
+            gateway=started[3], post_call=started[2], host_url=host_site, start=starter.start
+        )
+    finally:
+        starter.stop_all()
 
 
 @pytest.fixture(scope="session")

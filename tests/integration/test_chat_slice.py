@@ -28,7 +28,12 @@ def chat_system(
     db_pool: asyncpg.Pool, service_factory: Callable[..., ServiceProcess]
 ) -> dict[str, ServiceProcess]:
     """tools, conversation and gateway running in this session's namespace."""
-    return {name: service_factory(name) for name in ("tools", "conversation", "gateway")}
+    procs = {
+        name: service_factory(name, wait=False) for name in ("tools", "conversation", "gateway")
+    }
+    for proc in procs.values():  # started together: their imports overlap on the machine's cores
+        proc.wait_ready()
+    return procs
 
 
 def _ws_url(gateway: ServiceProcess) -> str:

@@ -67,10 +67,13 @@ def system(
         "CALLCENTER_POST_CALL__RETRY_DELAYS_S": "[0.2, 0.4]",
         "ADMIN_TOKEN": ADMIN_TOKEN,
     }
-    return {
-        name: service_factory(name, extra_env=env)
+    procs = {
+        name: service_factory(name, wait=False, extra_env=env)
         for name in ("tools", "post_call", "conversation", "gateway")
     }
+    for proc in procs.values():  # started together: their imports overlap on the machine's cores
+        proc.wait_ready()
+    return procs
 
 
 class Customer:

@@ -31,7 +31,7 @@ import websockets
 from callcenter.common.bus import Bus
 from tests.fakes.otlp_collector import OtlpCollector, ReceivedSpan
 from tests.support.environment import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, stop_together
 
 SERVICES = ("tools", "conversation", "gateway")
 SERVICE_NAMES = {f"callcenter-{name}" for name in SERVICES}
@@ -70,10 +70,14 @@ async def traced_system(
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "CALLCENTER_TELEMETRY__SAMPLE_RATIO": "1.0",
     }
-    procs = {name: service_factory(name, port=free_port(), extra_env=env) for name in SERVICES}
+    procs = {
+        name: service_factory(name, wait=False, port=free_port(), extra_env=env)
+        for name in SERVICES
+    }
+    for proc in procs.values():  # started together: their imports overlap on the machine's cores
+        proc.wait_ready()
     yield procs
-    for proc in procs.values():
-        proc.stop()
+    stop_together(procs.values())
     for stream in (
         namespace["CALLCENTER_NATS__STREAM"],
         namespace["CALLCENTER_NATS__DEAD_LETTER_STREAM"],

@@ -24,7 +24,7 @@ from callcenter.common.db import create_pool
 from tests.fakes.smtp_server import SmtpCatcher
 from tests.support.environment import TestEnvironment, free_port
 from tests.support.private_servers import prepare_database, start_service
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, stop_together
 
 SERVICES = ("tools", "conversation", "post_call", "gateway", "voice_pipeline")
 #: What Twilio would call (behind a proxy): signatures are computed over these, not the local port.
@@ -140,8 +140,7 @@ async def secure_system() -> AsyncIterator[SecureSystem]:
             proc.wait_ready(timeout_s=120)
         yield system
     finally:
-        for proc in [*system.extra, *reversed(started.values())]:
-            proc.stop()
+        stop_together([*system.extra, *reversed(started.values())])
         smtp.stop()
         await bus.drain()
         await db.close()

@@ -9,9 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
+
+from tests.support.environment import PORT_VARIABLES
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
 
@@ -25,6 +28,7 @@ class ServiceProcess:
         self.port = port
         self.log_path = ARTIFACTS / "logs" / tag / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._terminated = False
 
     @property
     def url(self) -> str:
@@ -35,6 +39,7 @@ class ServiceProcess:
         """Start it (and by default wait until /readyz answers 200)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        self._terminated = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", f"callcenter.{self.name}"],
             env={**os.environ, **self.env},
@@ -129,15 +134,64 @@ class ServiceProcess:
         """SIGTERM, then wait (SIGKILL after ``timeout_s``); return the exit code."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
+        self.terminate()
         try:
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting (once: a second could mean "stop now"); :meth:`stop` waits."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            self.proc.send_signal(signal.SIGTERM)
+            self._terminated = True
+
     def kill(self) -> None:
         """SIGKILL: no chance to clean up."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class ServiceStarter:
+    """Starts service processes in one namespace; :meth:`stop_all` stops them, latest first."""
+
+    def __init__(self, *, env: dict[str, str], ports: dict[str, int], tag: str) -> None:
+        self.env = env
+        self.ports = ports
+        self.tag = tag
+        self.started: list[ServiceProcess] = []
+
+    def start(
+        self,
+        name: str,
+        *,
+        wait: bool = True,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+    ) -> ServiceProcess:
+        """Start ``name``; ``port`` runs another replica on its own port."""
+        env = {**self.env, **(extra_env or {})}
+        if port is not None:
+            env[PORT_VARIABLES[name]] = str(port)
+        proc = ServiceProcess(name, env=env, port=port or self.ports[name], tag=self.tag)
+        self.started.append(proc)
+        return proc.start(wait=wait)
+
+    def stop_all(self) -> None:
+        """Stop every process it started: SIGTERM to all (later ones first), then wait for each.
+
+        They drain side by side instead of one after the other.
+        """
+        stop_together(reversed(self.started))
+        self.started.clear()
+
+
+def stop_together(procs: Iterable[ServiceProcess]) -> None:
+    """SIGTERM every process of ``procs`` in order, then wait for each (they drain side by side)."""
+    procs = list(procs)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.stop()

@@ -35,13 +35,21 @@ def system(
     service_factory: Callable[..., Any], test_env: TestEnvironment, db_pool: asyncpg.Pool
 ) -> Iterator[str]:
     """tools, conversation, post_call and a gateway that checks SMS signatures with our token."""
-    service_factory("tools")
-    service_factory("conversation")
-    service_factory("post_call")
-    service_factory(
-        "gateway",
-        extra_env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "CALLCENTER_GATEWAY__SMS_REPLY_BUDGET_S": "14"},
-    )
+    started = [
+        service_factory("tools", wait=False),
+        service_factory("conversation", wait=False),
+        service_factory("post_call", wait=False),
+        service_factory(
+            "gateway",
+            wait=False,
+            extra_env={
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "CALLCENTER_GATEWAY__SMS_REPLY_BUDGET_S": "14",
+            },
+        ),
+    ]
+    for proc in started:  # started together: their imports overlap on the machine's cores
+        proc.wait_ready()
     yield f"http://127.0.0.1:{test_env.ports['gateway']}"
 
 

@@ -91,14 +91,16 @@ def system(
     llm: OpenAIStandIn,
     db_pool: asyncpg.Pool,
 ) -> str:
-    service_factory("tools")
+    tools = service_factory("tools", wait=False)
     models = json.dumps([{"model": f"openai/{MODEL}", "api_base": llm.base_url}])
     conversation = service_factory(
         "conversation",
         wait=False,
         extra_env={"CALLCENTER_LLM__MODELS": models, "CALLCENTER_LLM__OFFLINE_FALLBACK": "false"},
     )
-    service_factory("gateway")
+    gateway = service_factory("gateway", wait=False)
+    tools.wait_ready()
+    gateway.wait_ready()
     conversation.wait_ready(timeout_s=180)  # litellm loads slowly on a busy machine
     return f"http://127.0.0.1:{test_env.ports['gateway']}"
 

@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 
+from bench._namespace import remove_namespace
 from callcenter.common.bus import Bus
+from callcenter.common.config import CallCenterConfig
 from tests.fakes.deepgram_server import DeepgramFake
 from tests.fakes.elevenlabs_server import ElevenLabsFake
 from tests.fakes.twilio_caller import TwilioCaller, phone_env
 from tests.fakes.twilio_rest import TwilioStandIn
 from tests.support.environment import TestEnvironment, free_port
-from tests.support.processes import ServiceProcess
+from tests.support.private_servers import prepare_database
+from tests.support.processes import ServiceProcess, stop_together
 
 ADMIN_TOKEN = "voice-tests-admin"
 AUTH_TOKEN = "twilio-test-auth-token"
@@ -41,6 +46,9 @@ class PhoneSystem:
     elevenlabs: ElevenLabsFake
     twilio: TwilioStandIn
     env: dict[str, str]
+    config: CallCenterConfig  # the system's own namespace
+    bus: Bus  # on that namespace
+    callers: list[TwilioCaller] = field(default_factory=list)
 
     def hung_up(self, call_sid: str) -> bool:
         """Whether the system ended this call through Twilio's REST API (Status=completed)."""
@@ -59,13 +67,42 @@ class PhoneSystem:
         return caller, caller.parameters["call_id"]
 
     def caller(self, **kwargs: Any) -> TwilioCaller:
-        return TwilioCaller(
+        caller = TwilioCaller(
             gateway_url=self.gateway.url,
             auth_token=AUTH_TOKEN,
             account_sid=ACCOUNT_SID,
             on_status=self.twilio.set_call_status,
             **kwargs,
         )
+        self.callers.append(caller)
+        return caller
+
+    async def hang_up_leftovers(self) -> None:
+        """Close every call a test left open; wait until no call is running on the pipeline.
+
+        The processes outlive a test module, so the next module starts with no calls of this one.
+        """
+        callers, self.callers = self.callers, []
+        for caller in callers:
+            if caller.ws is not None and not caller.closed.is_set():
+                await caller.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        async with httpx.AsyncClient(base_url=self.voice.url, timeout=5) as client:
+            while (active := _gauge((await client.get("/metrics")).text, ACTIVE_CALLS)) != 0:
+                assert loop.time() < deadline, f"{active} calls still running on the pipeline"
+                await asyncio.sleep(0.1)
+
+
+ACTIVE_CALLS = "voice_active_calls"
+
+
+def _gauge(exposition: str, name: str) -> float | None:
+    """A gauge's value in a Prometheus text exposition (None if absent)."""
+    for line in exposition.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 @pytest.fixture(scope="session")
@@ -91,18 +128,22 @@ def _start(name: str, env: dict[str, str], port: int, tag: str) -> ServiceProces
     return ServiceProcess(name, env=env, port=port, tag=tag).start(wait=False)
 
 
-@pytest.fixture(scope="module")
-async def phone(
+@pytest.fixture(scope="package")
+async def phone_system(
     test_env: TestEnvironment,
-    db_pool: Any,
-    bus: Bus,
     deepgram: DeepgramFake,
     elevenlabs: ElevenLabsFake,
     twilio_api: TwilioStandIn,
 ) -> AsyncIterator[PhoneSystem]:
+    """The processes, started once for this package, in a namespace of their own.
+
+    Other modules here serve or watch the session's namespace (a conversation stand-in, the
+    gateway's replica registry, a keyless stack of their own); this system never meets them.
+    """
+    namespace = TestEnvironment(tag=f"{test_env.tag}ph")
     ports = {name: free_port() for name in ("gateway", "voice_pipeline", "conversation", "tools")}
     env = phone_env(
-        test_env.env,
+        namespace.env,
         ports=ports,
         auth_token=AUTH_TOKEN,
         account_sid=ACCOUNT_SID,
@@ -114,8 +155,10 @@ async def phone(
     env["ADMIN_TOKEN"] = ADMIN_TOKEN
     env["CALLCENTER_VOICE_PIPELINE__SILENCE_REPROMPT_S"] = "60"
     env["CALLCENTER_VOICE_PIPELINE__SILENCE_HANGUP_S"] = "120"
-    tag = test_env.tag
-    procs = {name: _start(name, env, ports[name], tag) for name in ports}
+    config = namespace.config(**env)
+    await prepare_database(config.database.url, config.database.schema_name)
+    bus = await Bus.connect(config.nats, name="voice-tests")
+    procs = {name: _start(name, env, ports[name], namespace.tag) for name in ports}
     try:
         for proc in procs.values():
             await asyncio.to_thread(proc.wait_ready, timeout_s=90)
@@ -126,10 +169,24 @@ async def phone(
             elevenlabs=elevenlabs,
             twilio=twilio_api,
             env=env,
+            config=config,
+            bus=bus,
         )
     finally:
-        for proc in reversed(list(procs.values())):
-            await asyncio.to_thread(proc.stop)
+        await asyncio.to_thread(stop_together, reversed(procs.values()))
+        await bus.drain()
+        if os.environ.get("KEEP_TEST_SCHEMA") != "1":
+            await remove_namespace(config)
+
+
+@pytest.fixture(scope="module")
+async def phone(phone_system: PhoneSystem) -> AsyncIterator[PhoneSystem]:
+    """The phone system, shared by this package's modules (starting it costs seconds of CPU).
+
+    Each module leaves it as it found it: no call of the module is still running afterwards.
+    """
+    yield phone_system
+    await phone_system.hang_up_leftovers()
 
 
 class EventLog:
@@ -189,7 +246,8 @@ class EventLog:
 
 
 @pytest.fixture
-async def events(bus: Bus) -> AsyncIterator[EventLog]:
-    log = await EventLog(bus).start()
+async def events(phone: PhoneSystem) -> AsyncIterator[EventLog]:
+    """Every event of the phone system's namespace since the test began."""
+    log = await EventLog(phone.bus).start()
     yield log
     await log.stop()

@@ -9,7 +9,6 @@ import time
 import httpx
 import redis.asyncio as aioredis
 
-from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
 
 from .conftest import ADMIN_TOKEN, AGENT_NUMBER, EventLog, PhoneSystem
@@ -74,7 +73,6 @@ async def test_transfer_to_agent_redirects_the_live_call(
     phone: PhoneSystem,
     events: EventLog,
     redis_client: aioredis.Redis,
-    config: CallCenterConfig,
 ) -> None:
     caller, call_id = await phone.greeted_call("I want to speak with a human agent please")
     await caller.say("I want to speak with a human agent please")
@@ -91,7 +89,9 @@ async def test_transfer_to_agent_redirects_the_live_call(
     assert "<Dial>" in twiml and AGENT_NUMBER in twiml
     ended = await events.wait_for("call.ended", call_id, timeout_s=15)
     assert ended[0]["reason"] == "transferred"
-    handoff = json.loads(await redis_client.get(f"{config.redis.key_prefix}call:{call_id}:handoff"))
+    handoff = json.loads(
+        await redis_client.get(f"{phone.config.redis.key_prefix}call:{call_id}:handoff")
+    )
     assert handoff["to"] == AGENT_NUMBER
     # the agent's screen (the call's API record, shown on the dashboard) carries the note
     async with httpx.AsyncClient() as client:

@@ -23,6 +23,18 @@ async def _call_quick_voice(phone: PhoneSystem, url: str) -> tuple[TwilioCaller,
     return caller, caller.parameters["call_id"], len(phone.elevenlabs.texts)
 
 
+async def _say_unless_hung_up(caller: TwilioCaller, text: str) -> None:
+    """Say ``text``; stop when the system hangs up meanwhile (the rest is never sent then)."""
+    speaking = asyncio.ensure_future(caller.say(text))
+    closed = asyncio.ensure_future(caller.closed.wait())
+    await asyncio.wait({speaking, closed}, return_when=asyncio.FIRST_COMPLETED)
+    closed.cancel()
+    if speaking.done():
+        speaking.result()
+    else:
+        speaking.cancel()
+
+
 @pytest.fixture(scope="module")
 async def quick_voice(phone: PhoneSystem, test_env: TestEnvironment) -> AsyncIterator[str]:
     """A second voice pipeline whose silence and call-length timers are short."""
@@ -84,7 +96,7 @@ async def test_maximum_call_length_ends_the_call_politely(
     for _ in range(8):
         if events.of("call.ended", call_id):
             break
-        await caller.say("la la la la la")
+        await _say_unless_hung_up(caller, "la la la la la")
         await asyncio.sleep(1.0)
     ended = await events.wait_for("call.ended", call_id, timeout_s=30)
     assert ended[0]["reason"] == "max_duration"

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from callcenter.common.bus import Bus
-from callcenter.common.config import CallCenterConfig
 from tests.fakes.twilio_caller import TwilioCaller
 
 from .conftest import EventLog, PhoneSystem
@@ -30,10 +28,8 @@ async def slow_speech(phone: PhoneSystem) -> AsyncIterator[None]:
     phone.elevenlabs.ms_per_char = saved
 
 
-async def _history(
-    redis_client: aioredis.Redis, config: CallCenterConfig, call_id: str
-) -> list[dict]:
-    raw = await redis_client.get(f"{config.redis.key_prefix}session:{call_id}")
+async def _history(redis_client: aioredis.Redis, phone: PhoneSystem, call_id: str) -> list[dict]:
+    raw = await redis_client.get(f"{phone.config.redis.key_prefix}session:{call_id}")
     return json.loads(raw)["history"] if raw else []
 
 
@@ -58,7 +54,7 @@ async def _talk_over_answer(
 
 
 async def _barge_in_call(
-    phone: PhoneSystem, events: EventLog, bus: Bus
+    phone: PhoneSystem, events: EventLog
 ) -> tuple[str, list[dict], list[dict], TwilioCaller]:
     """A call whose caller talks over the first answer; (call_id, turns, cancels, caller)."""
     cancels: list[dict] = []
@@ -66,6 +62,7 @@ async def _barge_in_call(
     async def on_cancel(msg: Any) -> None:
         cancels.append(json.loads(msg.data))
 
+    bus = phone.bus
     sub = await bus.nc.subscribe(bus.subject("conversation.turn.cancel"), cb=on_cancel)
     caller, call_id, _, clears_before = await _talk_over_answer(
         # no comma: a spoken pause there lets a slow Smart Turn (a loaded machine) end the turn
@@ -88,11 +85,9 @@ async def test_barge_in_clears_twilio_and_history_keeps_only_what_was_heard(
     phone: PhoneSystem,
     events: EventLog,
     slow_speech: None,
-    bus: Bus,
     redis_client: aioredis.Redis,
-    config: CallCenterConfig,
 ) -> None:
-    call_id, turns, cancels, _ = await _barge_in_call(phone, events, bus)
+    call_id, turns, cancels, _ = await _barge_in_call(phone, events)
     first = turns[0]
     assert first["user_text"] == QUESTION
     assert turns[1]["user_text"] == "Wait I have a different question"
@@ -100,7 +95,7 @@ async def test_barge_in_clears_twilio_and_history_keeps_only_what_was_heard(
     delivered = cancels[0]["delivered_text"]
     assert delivered and first["assistant_text"].startswith(delivered)
     assert len(delivered) < len(first["assistant_text"])
-    history = await _history(redis_client, config, call_id)
+    history = await _history(redis_client, phone, call_id)
     assistant = [m["content"] for m in history if m.get("role") == "assistant" and m.get("content")]
     assert delivered in assistant
     assert first["assistant_text"] not in assistant

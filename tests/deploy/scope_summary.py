@@ -1,4 +1,9 @@
-"""Say plainly, at the end of a run, what the deployment checks do not cover."""
+"""Say plainly, at the end of a run, what the deployment checks do not cover.
+
+A plugin the root conftest.py loads (``pytest_plugins``), not this directory's conftest: with
+``make test``'s two workers the summary is printed by the controller, which collects nothing and
+so never loads a conftest below the root.
+"""
 
 from __future__ import annotations
 
