@@ -38,6 +38,7 @@ from websockets.exceptions import WebSocketException
 
 from callcenter.common.config.sections import DatabaseSettings
 from callcenter.common.db import create_pool
+from callcenter.post_call.tickets.builtin import ESCALATION_HEADING
 from tests.fakes.smtp_server import SmtpCatcher
 from tests.support.environment import PORT_VARIABLES, TestEnvironment, free_port
 from tests.support.private_servers import PrivateStack, prepare_database
@@ -446,9 +447,14 @@ async def account(world: World, visits: list[Visit]) -> Ledger:
         str(m.message.get("Message-ID", "")).removeprefix("<follow-up-").split("@")[0]
         for m in world.smtp.messages
     ]
-    # post-call tickets (one per unhappy call at most); the create_ticket tool has its own source
+    # post-call's ticket per unhappy call: its own row, or its findings added to the ticket the
+    # conversation already had (the create_ticket tool's), once each (every copy is listed)
     tickets = await column(
-        "SELECT call_id FROM tickets WHERE call_id = ANY($1::text[]) AND source = 'post_call'"
+        "SELECT call_id FROM tickets WHERE call_id = ANY($1::text[]) AND source = 'post_call' "
+        "UNION ALL SELECT call_id FROM tickets, generate_series(1, "
+        f"(length(body) - length(replace(body, '{ESCALATION_HEADING}', ''))) "
+        f"/ length('{ESCALATION_HEADING}')) "
+        "WHERE call_id = ANY($1::text[]) AND source <> 'post_call'"
     )
     wanted_tickets = set(
         await column(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from callcenter.common.config.sections import VoicePipelineSettings
-from tests.fakes.twilio_caller import TwilioCaller
+from tests.fakes.twilio_caller import TwilioCaller, speech_ulaw
 from tests.support.environment import TestEnvironment, free_port
 from tests.support.processes import ServiceProcess
 
@@ -24,15 +24,8 @@ async def _call_quick_voice(phone: PhoneSystem, url: str) -> tuple[TwilioCaller,
 
 
 async def _say_unless_hung_up(caller: TwilioCaller, text: str) -> None:
-    """Say ``text``; stop when the system hangs up meanwhile (the rest is never sent then)."""
-    speaking = asyncio.ensure_future(caller.say(text))
-    closed = asyncio.ensure_future(caller.closed.wait())
-    await asyncio.wait({speaking, closed}, return_when=asyncio.FIRST_COMPLETED)
-    closed.cancel()
-    if speaking.done():
-        speaking.result()
-    else:
-        speaking.cancel()
+    """Say ``text``; ``say`` returns when the system hangs up meanwhile (the rest is not sent)."""
+    await asyncio.wait_for(caller.say(text), timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +94,19 @@ async def test_maximum_call_length_ends_the_call_politely(
     ended = await events.wait_for("call.ended", call_id, timeout_s=30)
     assert ended[0]["reason"] == "max_duration"
     assert defaults.max_call_text.split(".")[0] in " ".join(phone.elevenlabs.texts[texts_before:])
+
+
+async def test_a_caller_cut_off_mid_sentence_stops_talking(
+    phone: PhoneSystem, events: EventLog, quick_voice: str
+) -> None:
+    """The simulator (simulate-call, every voice test) returns from ``say`` when the line closes."""
+    caller, call_id, _ = await _call_quick_voice(phone, quick_voice)
+    speech = speech_ulaw("la la la, " * 60)  # far longer than the 12 s the call may last
+    sent_s = await asyncio.wait_for(caller.say(ulaw=speech), timeout=60)
+
+    assert caller.closed.is_set()
+    assert (await events.wait_for("call.ended", call_id, timeout_s=30))[0]["reason"] in (
+        "max_duration",
+        "caller_hung_up",
+    )
+    assert 0 < sent_s < len(speech) / 8000  # cut off: the rest was never sent

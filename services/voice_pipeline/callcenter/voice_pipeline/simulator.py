@@ -545,15 +545,32 @@ class TwilioCaller:
         """Speak (espeak-ng ``text`` or ready ``ulaw``); return when its last sound was sent.
 
         Trailing silence is left to the line (it sends silence anyway), so the return is when
-        the caller stopped speaking.
+        the caller stopped speaking. When the line closes first (the system hung up), it returns
+        then: the rest is never sent.
+
+        Returns:
+            the seconds of speech sent.
+
         """
         audio = trim_trailing_silence(ulaw if ulaw is not None else speech_ulaw(text or ""))
+        if self.closed.is_set():
+            return 0.0
         self._speech_done.clear()
         for i in range(0, len(audio), FRAME_BYTES):
             frame = audio[i : i + FRAME_BYTES]
             await self._outgoing.put(frame.ljust(FRAME_BYTES, b"\xff"))
-        await self._speech_done.wait()
-        return len(audio) / RATE
+        spoken = asyncio.ensure_future(self._speech_done.wait())
+        hung_up = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({spoken, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            spoken.cancel()
+            hung_up.cancel()
+        unsent = 0
+        while not self._outgoing.empty():  # the line closed: these are never sent
+            self._outgoing.get_nowait()
+            unsent += 1
+        return max(len(audio) - unsent * FRAME_BYTES, 0) / RATE
 
     async def dtmf(self, digits: str) -> None:
         """Press keys."""

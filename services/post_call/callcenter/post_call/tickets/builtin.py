@@ -14,6 +14,9 @@ def ticket_id_for(key: str) -> str:
     return "PC-" + hashlib.sha256(key.encode()).hexdigest()[:10].upper()
 
 
+#: Heads what post-call adds to a ticket the conversation already had (once per call).
+ESCALATION_HEADING = "--- After the conversation ---"
+
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
@@ -70,13 +73,11 @@ class BuiltinTickets(TicketAdapter):
         priority = max(earlier["priority"], ticket.priority, key=PRIORITY_RANK.__getitem__)
         await conn.execute(
             """
-            UPDATE tickets SET priority = $2,
-                   body = body || E'\n\n--- After the conversation ---\n' || $3,
-                   link = coalesce(link, $4)
+            UPDATE tickets SET priority = $2, body = body || $3, link = coalesce(link, $4)
             WHERE ticket_id = $1
             """,
             earlier["ticket_id"],
             priority,
-            ticket.body,
+            f"\n\n{ESCALATION_HEADING}\n{ticket.body}",
             ticket.link,
         )
