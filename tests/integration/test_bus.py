@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from nats.aio.msg import Msg
 
 from callcenter.common.bus import (
     Bus,
@@ -82,15 +83,31 @@ async def test_failing_handler_is_retried_after_its_delay_then_dead_lettered(bus
         dead.append(record)
         done.set()
 
+    durable = _durable()
+    # JetStream's advisory for a message terminated by its consumer (AckTerm): the positive sign
+    # that it is never delivered again (max_deliver alone would also stop at 3, silently)
+    terminated: list[dict] = []
+    was_terminated = asyncio.Event()
+
+    async def on_terminated(msg: Msg) -> None:
+        terminated.append(json.loads(msg.data))
+        was_terminated.set()
+
+    advisory = await bus.nc.subscribe(
+        f"$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.{bus.settings.stream}.{durable}",
+        cb=on_terminated,
+    )
     consumer = bus.consumer(
-        durable=_durable(), subject="call.ended", handler=handler, max_deliver=3,
+        durable=durable, subject="call.ended", handler=handler, max_deliver=3,
         retry_delays_s=[0.4, 0.8], dead_letter=[sink],
     )  # fmt: skip
     runner = asyncio.create_task(consumer.run())
     try:
         await bus.publish(event)
         await asyncio.wait_for(done.wait(), timeout=15)
+        await asyncio.wait_for(was_terminated.wait(), timeout=10)
     finally:
+        await advisory.unsubscribe()
         await consumer.stop()
         await runner
     mine = attempts
@@ -102,8 +119,8 @@ async def test_failing_handler_is_retried_after_its_delay_then_dead_lettered(bus
     assert record.event_id == event.event_id and record.call_id == event.call_id
     assert record.attempts == 3 and "downstream is down" in record.reason
     assert record.subject == "call.ended"  # the deployment prefix is stripped
-    await asyncio.sleep(1.0)
-    assert len(attempts) == 3  # terminated: never delivered again
+    assert len(terminated) == 1 and terminated[0]["deliveries"] == 3  # never delivered again
+    assert len(attempts) == 3
 
 
 async def test_permanent_failure_goes_to_the_dead_letter_stream_at_once(bus: Bus) -> None:
