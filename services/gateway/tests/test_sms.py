@@ -480,6 +480,29 @@ async def exchange(texter: Texter, twilio: TwilioStandIn, body: str) -> list[str
     return [message["body"] for message in sent[before:]]
 
 
+async def reaper_passes(proc: ServiceProcess, *, more_than: int, timeout_s: float = 15) -> None:
+    """Wait until ``proc``'s session reaper finished ``more_than`` more passes (its /metrics)."""
+
+    async def passes(client: httpx.AsyncClient) -> float:
+        exposition = (await client.get(f"{proc.url}/metrics")).text
+        line = next(
+            (
+                row
+                for row in exposition.splitlines()
+                if row.startswith('gateway_background_passes_total{loop="session-reaper"}')
+            ),
+            None,
+        )
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    async with httpx.AsyncClient(timeout=5) as client:
+        start = await passes(client)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while await passes(client) < start + more_than + 1:
+            assert asyncio.get_running_loop().time() < deadline, "the reaper stopped passing"
+            await asyncio.sleep(0.05)
+
+
 async def test_idle_conversation_ends_once_across_replicas(
     stack: Stack, llm_script: Callable[..., None], twilio: TwilioStandIn, bus: Bus
 ) -> None:
@@ -501,7 +524,8 @@ async def test_idle_conversation_ends_once_across_replicas(
         (call_id,) = await conversation_of(bus, customer)  # one conversation across replicas
 
         ended = await wait_events(bus, "call.ended", lambda e: e["call_id"] == call_id)
-        await asyncio.sleep(1.0)  # every replica's reaper has passed over it again since
+        # every replica's reaper has passed over the ended conversation twice more since
+        await asyncio.gather(*(reaper_passes(proc, more_than=2) for proc in stack.replicas))
     finally:
         await sub.unsubscribe()
 

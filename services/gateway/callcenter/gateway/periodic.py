@@ -7,9 +7,17 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import Counter
+
 from callcenter.common.logging import get_logger
 
 log = get_logger(__name__)
+
+PASSES = Counter(
+    "gateway_background_passes_total",
+    "Finished passes of a gateway background loop (session reaper, inbox sweeper)",
+    ["loop"],
+)
 
 
 class Periodic:
@@ -58,5 +66,6 @@ class Periodic:
                 await self._work()
             except Exception:
                 log.exception("periodic pass failed", loop=self._name)
+            PASSES.labels(loop=self._name).inc()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s())
