@@ -23,6 +23,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
+    OutputAudioRawFrame,
     TextFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
@@ -33,6 +34,7 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
+from pydantic import SecretStr
 
 from callcenter.common.bus import Bus
 from callcenter.common.bus.streaming import StreamingRequest, StreamingResponder
@@ -94,7 +96,7 @@ class Told:
 
 
 def turn_processor(
-    config: CallCenterConfig, bus: Bus, **settings: Any
+    config: CallCenterConfig, bus: Bus, *, can_hand_over: bool = True, **settings: Any
 ) -> tuple[ConversationTurnProcessor, Told]:
     processor = ConversationTurnProcessor(
         call=CallInfo(call_id="call-unit", call_sid="CA1", stream_sid="MZ1"),
@@ -102,6 +104,7 @@ def turn_processor(
         settings=VoicePipelineSettings(**settings),
         greeting="Hello",
         apology=ApologyCache(config=config),
+        can_hand_over=can_hand_over,
     )
     told = Told()
 
@@ -222,6 +225,35 @@ async def test_silence_reprompts_then_says_goodbye_and_asks_to_end(
     spoken = [f.text for f in down if isinstance(f, TTSSpeakFrame)]
     assert spoken == [settings.reprompt_text, settings.goodbye_text]
     assert told.ends == ["silence"]
+
+
+@pytest.mark.parametrize("can_hand_over", [True, False], ids=["agent line", "nobody to take it"])
+async def test_giving_up_promises_a_person_only_where_one_can_take_the_call(
+    config: CallCenterConfig, bus: Bus, elevenlabs: Any, can_hand_over: bool
+) -> None:
+    speech = config.elevenlabs.model_copy(
+        update={"api_key": SecretStr(elevenlabs.api_key), "url": elevenlabs.url}
+    )
+    with_tts = config.model_copy(update={"elevenlabs": speech})
+    processor, told = turn_processor(with_tts, bus, can_hand_over=can_hand_over)
+    settings = VoicePipelineSettings()
+    said = settings.apology_text if can_hand_over else settings.apology_end_text
+    before = len(elevenlabs.http_texts)
+
+    async def provider_stays_down() -> None:
+        await asyncio.sleep(0.2)
+        await processor.give_up("stt_down")
+
+    giving_up = asyncio.ensure_future(provider_stays_down())
+    down, _ = await run_test(processor, frames_to_send=[SleepFrame(sleep=3.0)])
+    await giving_up
+
+    assert elevenlabs.http_texts[before:] == [said]  # what the caller hears, nothing else
+    assert any(isinstance(f, OutputAudioRawFrame) for f in down)
+    if can_hand_over:
+        assert [t[0] for t in told.transfers] == ["stt_down"] and told.ends == []
+    else:  # "can't go on with this call": the call ends, no transfer is asked for
+        assert told.transfers == [] and told.ends == ["stt_down"]
 
 
 async def test_an_end_asked_by_the_conversation_waits_for_the_answer_to_be_spoken(

@@ -29,16 +29,32 @@ def http_base_url(ws_url: str | None) -> str:
 
 
 class ApologyCache:
-    """16-bit PCM at 8 kHz of ``voice_pipeline.apology_text``, once fetched."""
+    """16-bit PCM at 8 kHz of the apologies, each fetched once.
+
+    ``voice_pipeline.apology_text`` announces a person; ``apology_end_text`` is said when nobody
+    can take the call over, so the caller is never promised a person no code will bring.
+    """
 
     def __init__(self, *, config: CallCenterConfig) -> None:
         self._config = config
-        self.audio: bytes | None = None
+        self._audio: dict[str, bytes] = {}
 
-    async def load(self) -> bytes | None:
-        """Fetch the audio if we do not have it yet; never raises."""
-        if self.audio is not None:
-            return self.audio
+    async def load(self, *, hand_over: bool = True) -> bytes | None:
+        """The audio of the apology for a call that is (or is not) handed over; never raises."""
+        settings = self._config.voice_pipeline
+        text = settings.apology_text if hand_over else settings.apology_end_text
+        if text not in self._audio:
+            audio = await self._fetch(text)
+            if audio is not None:
+                self._audio[text] = audio
+        return self._audio.get(text)
+
+    async def warm(self) -> None:
+        """Fetch both apologies (at start-up: when they are needed a provider may be down)."""
+        await self.load(hand_over=True)
+        await self.load(hand_over=False)
+
+    async def _fetch(self, text: str) -> bytes | None:
         el = self._config.elevenlabs
         if el.api_key is None:
             return None
@@ -49,11 +65,11 @@ class ApologyCache:
                     url,
                     params={"output_format": f"pcm_{SAMPLE_RATE}"},
                     headers={"xi-api-key": el.api_key.get_secret_value()},
-                    json={"text": self._config.voice_pipeline.apology_text, "model_id": el.model},
+                    json={"text": text, "model_id": el.model},
                 )
                 response.raise_for_status()
-                self.audio = response.content
-                log.info("apology audio cached", bytes=len(self.audio))
         except Exception as exc:
             log.warning("apology audio not cached yet", error=str(exc))
-        return self.audio
+            return None
+        log.info("apology audio cached", bytes=len(response.content))
+        return response.content

@@ -62,7 +62,11 @@ from callcenter.voice_pipeline.smart_turn import EndpointAwareTurnStop, SharedSm
 from callcenter.voice_pipeline.speech import speech_services
 from callcenter.voice_pipeline.taps import HeardTap, SynthesisTap
 from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
-from callcenter.voice_pipeline.transfer import TransferUnavailable, transfer_call
+from callcenter.voice_pipeline.transfer import (
+    TransferUnavailable,
+    transfer_call,
+    transfer_possible,
+)
 from callcenter.voice_pipeline.trusted_call import UntrustedStream, resolve_trusted_call
 from callcenter.voice_pipeline.turn_processor import DTMF_PREFIX, ConversationTurnProcessor
 from callcenter.voice_pipeline.turns import Backchannels, CallerTurnStartStrategy
@@ -151,11 +155,16 @@ class CallSession:
             settings=cfg.voice_pipeline,
             greeting=cfg.conversation.greeting,
             apology=deps.apology,
+            can_hand_over=self.can_hand_over(),
         )
         self.turns.add_event_handler("on_turn_finished", self._turn_finished)
         self.turns.add_event_handler("on_end_requested", self._end_requested)
         self.turns.add_event_handler("on_transfer_requested", self._transfer_requested)
         self.serializer.on_audio_sent = self.turns.audio_sent
+
+    def can_hand_over(self) -> bool:
+        """Whether this call can be handed to a person (a phone call, with an agent line)."""
+        return transfer_possible(self.deps.config)
 
     def _serializer(self) -> FrameSerializer:
         """Twilio Media Streams for this call (hanging up through Twilio's REST API)."""

@@ -123,7 +123,7 @@ async def serve() -> None:
         state["deps"] = VoiceDeps(
             config=config, bus=runtime.bus, redis=runtime.redis, db=runtime.db, apology=apology
         )
-        warm = asyncio.create_task(apology.load())
+        warm = asyncio.create_task(apology.warm())
         gaps = voice_gaps(config)  # issue 15: not ready, saying why, without speech providers
 
         async def speech_providers() -> bool:

@@ -45,6 +45,13 @@ def transfer_twiml(config: CallCenterConfig, *, announcement: str | None = None)
     return str(response)
 
 
+def transfer_possible(config: CallCenterConfig) -> bool:
+    """Whether a phone call can be handed to a person (an agent line and Twilio credentials)."""
+    twilio = config.twilio
+    has_line = bool(twilio.agent_queue or twilio.agent_number)
+    return has_line and bool(twilio.account_sid) and twilio.auth_token is not None
+
+
 def rest_client(config: CallCenterConfig) -> Client:
     """An async-capable Twilio REST client, pointed at ``twilio.api_base_url`` when set."""
     twilio = config.twilio

@@ -79,9 +79,11 @@ class ConversationTurnProcessor(FrameProcessor):
         settings: VoicePipelineSettings,
         greeting: str,
         apology: ApologyCache,
+        can_hand_over: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.can_hand_over = can_hand_over  # whether giving up hands the call to a person
         self.call = call
         self._conversation = conversation
         self._settings = settings
@@ -409,13 +411,17 @@ class ConversationTurnProcessor(FrameProcessor):
         if self._ending:
             return
         self._ending = True
-        audio = await self._apology.load()
+        audio = await self._apology.load(hand_over=self.can_hand_over)
         if audio:
             await self.broadcast_interruption()
             await self.push_frame(
                 OutputAudioRawFrame(audio=audio, sample_rate=8000, num_channels=1)
             )
             await asyncio.sleep(len(audio) / 16000)  # 8 kHz 16-bit: let it play out
+        if not self.can_hand_over:
+            log.info("giving up: nobody can take the call over", call_id=self.call.call_id)
+            await self._call_event_handler("on_end_requested", reason)
+            return
         log.info("call handed over", call_id=self.call.call_id, reason=reason)
         await self._call_event_handler("on_transfer_requested", reason, self._summary(), reason)
 

@@ -139,15 +139,19 @@ class WebCallSession(CallSession):
     sample_rate: int = BROWSER_RATE
     turn_processor = WebVoiceTurnProcessor
 
+    def can_hand_over(self) -> bool:
+        """Never: no agent can join a browser call (the apology does not promise one)."""
+        return False
+
     def _serializer(self) -> FrameSerializer:
         return BrowserAudioSerializer()
 
     async def _transfer_requested(
         self, turns: ConversationTurnProcessor, reason: str, summary: str, fallback: str
     ) -> None:
-        # A browser call cannot be redirected to an agent's phone (the transfer tool refuses on
-        # web_voice, so the assistant offers the chat or a call back instead); this is the give-up
-        # path (conversation or speech down) after the apology: the call ends.
+        # A browser call cannot be redirected to an agent's phone: the transfer tool refuses on
+        # web_voice and giving up ends the call (can_hand_over), so nothing should ask; if
+        # something does, the call ends rather than promising a person.
         log.info("browser call cannot be handed over; ending it", reason=reason)
         await self._end_requested(turns, fallback)
 

@@ -133,6 +133,12 @@ class VoicePipelineSettings(Section):
     apology_text: str = (
         "Sorry, I'm having trouble on my side. Let me get you to someone who can help."
     )
+    #: said instead when no one can take the call over (no agent line, or a call from the
+    #: browser): it must not promise a person
+    apology_end_text: str = (
+        "Sorry, I'm having trouble on my side and can't go on with this call. Please try again "
+        "in a few minutes."
+    )
     provider_down_s: float = Field(default=6.0, gt=0)
     # --- cost per call and capacity (issue 18) ---
     #: run Silero VAD on the event loop (0.1 ms per 32 ms chunk) instead of a thread per call
