@@ -29,6 +29,8 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
@@ -151,6 +153,52 @@ async def test_a_caller_turn_streams_the_answer_to_tts(
     assert kinds.index(LLMFullResponseStartFrame) < kinds.index(LLMFullResponseEndFrame)
     assert not any(isinstance(f, InputAudioRawFrame) for f in down)  # dropped here
     assert [t.turn_index for t in told.turns] == [7]  # reported once, with the conversation's
+
+
+def _said(text: str) -> TranscriptionFrame:
+    return TranscriptionFrame(text=text, user_id="", timestamp="")
+
+
+@pytest.mark.parametrize(
+    ("first", "pause_s", "rest"),
+    [
+        ("Thanks,", 0.2, "can you also check my refund?"),  # a pause at a comma
+        ("The blue one", 1.5, "Where is my order?"),  # said over the answer, then a new question
+    ],
+    ids=["pause in a sentence", "new speech"],
+)
+async def test_words_said_over_the_answer_join_the_next_turn_only_when_speech_resumes_at_once(
+    config: CallCenterConfig,
+    bus: Bus,
+    conversation: ConversationStandIn,
+    first: str,
+    pause_s: float,
+    rest: str,
+) -> None:
+    processor, _ = turn_processor(config, bus)
+    gap = SleepFrame(sleep=0.05)  # lets the transcripts (data frames) keep their place
+    await run_test(
+        processor,
+        frames_to_send=[
+            BotStartedSpeakingFrame(),  # the answer is still playing
+            VADUserStartedSpeakingFrame(),
+            gap,
+            _said(first),
+            gap,
+            VADUserStoppedSpeakingFrame(stop_secs=0.2),
+            SleepFrame(sleep=pause_s),
+            VADUserStartedSpeakingFrame(),
+            gap,
+            BotStoppedSpeakingFrame(),  # the answer ended meanwhile
+            gap,
+            _said(rest),
+            gap,
+            VADUserStoppedSpeakingFrame(stop_secs=0.2),
+            SleepFrame(sleep=0.5),
+        ],
+    )
+    expected = f"{first} {rest}" if pause_s < 0.7 else rest
+    assert [r["text"] for r in conversation.requests] == [expected]
 
 
 async def test_keypad_digits_become_one_turn_through_pipecats_aggregator(

@@ -68,6 +68,11 @@ DTMF_PREFIX = "DTMF: "
 SPEAK_THEN_END_LIMIT_S = 10.0
 
 
+#: Caller speech that starts again within this long after the VAD heard it stop continues the
+#: same words (a pause at a comma), rather than starting new ones.
+SPEECH_RESUMED_S = 0.7
+
+
 class ConversationTurnProcessor(FrameProcessor):
     """Caller turns to ``conversation.turn``; streamed replies to TTS; the call's rules."""
 
@@ -97,6 +102,7 @@ class ConversationTurnProcessor(FrameProcessor):
         self._in_user_turn = False
         self._caller_speaking = False  # the VAD hears the caller now
         self._caller_stopped_at: float | None = None
+        self._vad_stopped_at: float | None = None  # when the VAD last heard the caller stop
         self._final_at: float | None = None
         self._bot_speaking = False
         self._current: TurnRecord | None = None
@@ -186,12 +192,18 @@ class ConversationTurnProcessor(FrameProcessor):
         await self._idle.process_frame(frame)
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._caller_speaking = True
-            if not self._in_user_turn:
+            resumed = (
+                self._vad_stopped_at is not None
+                and time.monotonic() - self._vad_stopped_at <= SPEECH_RESUMED_S
+            )
+            if not self._in_user_turn and not resumed:
                 # New speech starts a new text; finals that come before the turn is granted (a
                 # barge-in waits for enough words) are the start of that turn, not to be dropped.
+                # Speech that resumes after a short pause ("Thanks, … can you") goes on the same.
                 self._user_text = []
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._caller_speaking = False
+            self._vad_stopped_at = time.monotonic()
         if isinstance(frame, UserStartedSpeakingFrame):
             self._in_user_turn = True
             self._caller_stopped_at = None
