@@ -16,7 +16,9 @@ from tests.fakes.twilio_caller import TwilioCaller
 from .conftest import EventLog, PhoneSystem
 
 QUESTION = "How long does shipping take for my order?"
-FOLLOW_UP = "Thanks, can you also check my refund?"
+# no comma: under load a spoken pause there ("Thanks, … can you") can end the turn before the
+# rest (a known turn-taking limit, see the issue note); pauses are not what these tests check
+FOLLOW_UP = "Could you also check my refund?"
 
 
 @pytest.fixture
