@@ -34,11 +34,44 @@ PORT_VARIABLES = {
 HINTS = {"NATS_URL": NATS_HINT, "REDIS_URL": REDIS_START_HINT, "DATABASE_URL": PG_HINT}
 
 
+# Ports handed to services that bind them later come from below the kernel's ephemeral range
+# (32768+ by default), so an outgoing connection can never take one between the hand-out and the
+# bind, and each pytest-xdist worker draws from a slice of its own, so two workers never hand out
+# the same port. Within a process a port is handed out once.
+_PORT_RANGE = (10_000, 32_000)
+_handed_out: set[int] = set()
+_next_port: list[int] = []
+
+
+def _worker_slice() -> tuple[int, int]:
+    """This process's slice of the port range (the whole range outside pytest-xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    low, high = _PORT_RANGE
+    size = (high - low) // max(count, 1)
+    return low + index * size, low + (index + 1) * size
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, never handed out before in this process."""
+    low, high = _worker_slice()
+    if not _next_port:
+        # Start somewhere different in each run, so concurrent runs outside xdist rarely meet.
+        _next_port.append(low + (os.getpid() * 7919) % (high - low))
+    for _ in range(high - low):
+        port = _next_port[0]
+        _next_port[0] = low if port + 1 >= high else port + 1
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port left in {low}-{high}")
 
 
 def unreachable_services() -> list[str]:
