@@ -5,6 +5,9 @@ the TwiML ``<Connect><Stream>``, opens the media socket (signed handshake) and s
 ``connected`` and ``start`` with the ``<Parameter>``s, then streams the caller's audio as 8 kHz
 μ-law ``media`` messages in real time (silence between utterances, as a phone line does), sends
 ``dtmf`` and ``stop``, echoes ``mark``s and honours ``clear``. It records what the bot sends.
+When the stream ends while the call is up (the server refused or closed the socket, not the
+caller hanging up), it requests the ``<Connect action>`` URL as Twilio does, with Twilio's
+standard call parameters, and records the TwiML it is given (:attr:`TwilioCaller.after_stream`).
 Speech comes from espeak-ng (``apt-get install -y espeak-ng``) or a WAV file.
 
 It is as strict as Twilio about what the bot sends back
@@ -36,7 +39,7 @@ import uuid
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 from xml.etree import ElementTree
 
 import httpx
@@ -236,6 +239,11 @@ class TwilioCaller:
         self.to_number = to_number
         self.validator = RequestValidator(auth_token)
         self.stream_url: str | None = None
+        self.connect_action: str | None = None
+        #: the TwiML the ``<Connect action>`` answered once the stream ended (None: not requested)
+        self.after_stream: str | None = None
+        self.after_stream_done = asyncio.Event()
+        self._caller_ended = False
         self.parameters: dict[str, str] = {}
         self.ws: websockets.ClientConnection | None = None
         self.bot: list[BotAudio] = []
@@ -301,6 +309,10 @@ class TwilioCaller:
         if stream is None:
             raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
         self.stream_url = stream.attrib["url"]
+        action = root.find("./Connect").attrib.get("action")  # type: ignore[union-attr]
+        self.connect_action = (
+            urljoin(self.public_base_url + "/twilio/voice", action) if action else None
+        )
         self.parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
         if self.on_status is not None:
             self.on_status(self.call_sid, "in-progress")
@@ -332,9 +344,13 @@ class TwilioCaller:
         if target is None:
             raise RuntimeError("dial() first")
         sig = signature if signature is not None else self.sign(target, {})
-        self.ws = await websockets.connect(
-            target, additional_headers={"X-Twilio-Signature": sig}, max_size=None
-        )
+        try:
+            self.ws = await websockets.connect(
+                target, additional_headers={"X-Twilio-Signature": sig}, max_size=None
+            )
+        except websockets.InvalidHandshake:
+            await self._stream_ended()  # Twilio moves on to the <Connect action>
+            raise
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
             {
@@ -498,6 +514,30 @@ class TwilioCaller:
             if self.closed_code is None and self.ws is not None and self.ws.close_code:
                 self.closed_code = self.ws.close_code
             self.closed.set()
+        await self._stream_ended()
+
+    async def _stream_ended(self) -> None:
+        """The stream ended with the call up: request the ``<Connect action>``, as Twilio does."""
+        if self._caller_ended or self.connect_action is None:
+            return
+        params = {**self.voice_params(), "CallStatus": "in-progress"}
+        sig = self.sign(self.connect_action, params)
+        action = urlsplit(self.connect_action)
+        url = self.gateway_url + action.path + (f"?{action.query}" if action.query else "")
+        try:
+            async with httpx.AsyncClient(timeout=15.0) as client:
+                response = await client.post(url, data=params, headers={"X-Twilio-Signature": sig})
+            self.after_stream = response.text if response.status_code == 200 else None
+        except httpx.HTTPError:
+            self.after_stream = None  # Twilio would say "an application error has occurred"
+        finally:
+            self.after_stream_done.set()
+
+    def said_after_stream(self) -> list[str]:
+        """The ``<Say>`` texts of the TwiML the ``<Connect action>`` answered."""
+        if self.after_stream is None:
+            return []
+        return [say.text or "" for say in ElementTree.fromstring(self.after_stream).iter("Say")]
 
     async def _return_mark(self, name: str) -> None:
         self.marks_returned.append((name, time.monotonic()))
@@ -622,6 +662,7 @@ class TwilioCaller:
 
     async def hang_up(self, *, status_callback: bool = True) -> None:
         """Send ``stop``, close the socket and (like Twilio) post the final status."""
+        self._caller_ended = True
         for task in self._tasks:
             task.cancel()
         if self.ws is not None:
@@ -640,6 +681,7 @@ class TwilioCaller:
 
     async def close(self) -> None:
         """Stop streaming and close the socket (no stop message, no status callback)."""
+        self._caller_ended = True
         for task in self._tasks:
             task.cancel()
         if self.ws is not None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
@@ -13,6 +14,7 @@ from nats.js.api import PubAck
 from callcenter.common.bus.connection import connect_nats
 from callcenter.common.bus.consumer import BatchHandler, DeadLetterSink, Handler, PullConsumer
 from callcenter.common.bus.publish import publish_event
+from callcenter.common.bus.reply_mux import abort_requests
 from callcenter.common.bus.streaming import ReplyStream, stream_request
 from callcenter.common.bus.streams import ConsumerSpec, ensure_streams
 from callcenter.common.bus.tracing import inject_trace
@@ -118,9 +120,13 @@ class Bus:
         )
 
     async def drain(self) -> None:
-        """Finish pending work on every subscription, then close."""
+        """Finish pending work on every subscription, then close.
+
+        Streamed requests still waiting for replies then fail with ``ConnectionClosedError``.
+        """
         if not self.nc.is_closed:
             try:
                 await self.nc.drain()
             except Exception:
                 await self.nc.close()
+        abort_requests(self.nc, nats.errors.ConnectionClosedError)

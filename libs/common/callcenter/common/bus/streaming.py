@@ -2,8 +2,10 @@
 
 Wire protocol (one request, many replies):
 
-* the requester subscribes to a fresh inbox and publishes the request with ``reply=<inbox>``
-  and header ``Cc-Stream-Id: <inbox>``; servers listen in a queue group, so one replica answers;
+* the requester publishes the request with ``reply=<inbox>`` and header
+  ``Cc-Stream-Id: <inbox>``, where ``<inbox>`` is ``<prefix>.<token>`` under the one wildcard
+  subscription its connection holds for all streamed replies (:class:`ReplyMux`, as nats-py's own
+  ``request()`` does); servers listen in a queue group, so one replica answers;
 * the server publishes each piece to the inbox with headers ``Cc-Kind: chunk`` and
   ``Cc-Seq: 0, 1, 2…``, then exactly one ``Cc-Kind: end`` (or ``Cc-Kind: error`` whose body is
   ``{"error": code, "message": text}``);
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,7 @@ from nats.aio.subscription import Subscription
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from callcenter.common.bus.reply_mux import Reply, ReplyMux, reply_mux
 from callcenter.common.bus.tracing import extract_trace, inject_trace
 from callcenter.common.contracts.subjects import cancel_subject
 from callcenter.common.logging import get_logger
@@ -78,33 +82,47 @@ class ReplyStream:
         *,
         nc: NatsClient,
         subject: str,
-        sub: Subscription,
-        stream_id: str,
+        mux: ReplyMux,
+        inbox: str,
+        replies: asyncio.Queue[Reply],
         first_timeout_s: float,
         idle_timeout_s: float,
     ) -> None:
         self._nc = nc
         self._subject = subject
-        self._sub = sub
-        self.stream_id = stream_id
+        self._replies = replies
+        self.stream_id = inbox
         self._first_timeout = first_timeout_s
         self._idle_timeout = idle_timeout_s
         self._expected = 0
         self.finished = False
+        # releases the inbox on close, or when the stream is dropped without being closed
+        self._release = weakref.finalize(self, mux.release, inbox)
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self._iterate()
+
+    async def _next_reply(self, timeout: float) -> Msg:
+        if self._replies.empty() and self._nc.is_closed:
+            raise nats.errors.ConnectionClosedError
+        try:
+            async with asyncio.timeout(timeout):
+                reply = await self._replies.get()
+        except TimeoutError as exc:
+            if self._nc.is_closed:
+                raise nats.errors.ConnectionClosedError from exc
+            raise StreamError(
+                "timeout", f"no reply from {self._subject} in {timeout:.1f}s"
+            ) from exc
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
 
     async def _iterate(self) -> AsyncIterator[Chunk]:
         try:
             while True:
                 timeout = self._first_timeout if self._expected == 0 else self._idle_timeout
-                try:
-                    msg = await self._sub.next_msg(timeout=timeout)
-                except nats.errors.TimeoutError as exc:
-                    raise StreamError(
-                        "timeout", f"no reply from {self._subject} in {timeout:.1f}s"
-                    ) from exc
+                msg = await self._next_reply(timeout)
                 headers = msg.headers or {}
                 if headers.get("Status") == "503":
                     raise NoResponders(self._subject)
@@ -138,11 +156,8 @@ class ReplyStream:
         await self.close()
 
     async def close(self) -> None:
-        """Stop listening (idempotent)."""
-        try:
-            await self._sub.unsubscribe()
-        except Exception:  # already unsubscribed or connection closing
-            pass
+        """Stop listening (idempotent): replies still on their way are dropped."""
+        self._release()
 
 
 async def stream_request(
@@ -156,22 +171,31 @@ async def stream_request(
 ) -> ReplyStream:
     """Send a request whose answer comes back as a stream of chunks.
 
+    The replies come back on the connection's one reply subscription (:func:`reply_mux`): no
+    subscription is made or removed per request.
+
     Returns:
         a :class:`ReplyStream` to iterate (``async for chunk in stream``).
 
     """
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
-    hdrs = inject_trace({**(headers or {}), STREAM_ID_HEADER: inbox})
-    await nc.publish(subject, data, reply=inbox, headers=hdrs)
-    return ReplyStream(
+    mux = reply_mux(nc)
+    inbox, replies = await mux.open(nc)
+    stream = ReplyStream(
         nc=nc,
         subject=subject,
-        sub=sub,
-        stream_id=inbox,
+        mux=mux,
+        inbox=inbox,
+        replies=replies,
         first_timeout_s=first_timeout_s,
         idle_timeout_s=idle_timeout_s,
     )
+    hdrs = inject_trace({**(headers or {}), STREAM_ID_HEADER: inbox})
+    try:
+        await nc.publish(subject, data, reply=inbox, headers=hdrs)
+    except BaseException:
+        await stream.close()
+        raise
+    return stream
 
 
 @dataclass(slots=True)

@@ -334,6 +334,7 @@ async def agent_message(deps: GatewayDeps, *, call_id: str, agent: Agent, text: 
         sms_text=f"{agent.name} (agent): {clean}",
         customer_number=handoff.customer_number,
         business_number=handoff.business_number,
+        message_id=message_id,
     )
     if delivered:
         await delivery.mark_delivered(deps, [message_id])

@@ -27,7 +27,7 @@ from callcenter.common.pii import redact_customer_text
 from callcenter.gateway import sessions
 from callcenter.gateway.calls import end_call, record_turn, start_call
 from callcenter.gateway.deps import GatewayDeps, get_deps
-from callcenter.gateway.inbox.delivery import CustomerFeed, replay_missed
+from callcenter.gateway.inbox.delivery import CustomerFeed
 from callcenter.gateway.inbox.routing import on_transfer, person_holds, route_customer_text
 from callcenter.gateway.limits import admit_chat, message_problem
 
@@ -220,7 +220,7 @@ async def chat_socket(ws: WebSocket) -> None:
                 }
             )
             if resumed:  # what an agent wrote while the socket was away
-                await replay_missed(deps, call_id=call_id, send=session.send)
+                await feed.replay()
             shutting_down: asyncio.Event | None = getattr(ws.app.state, "shutting_down", None)
             while True:
                 msg = await session.next_message()

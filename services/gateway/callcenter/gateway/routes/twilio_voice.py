@@ -5,6 +5,10 @@ answers TwiML ``<Connect><Stream>`` pointing at the voice pipeline's media socke
 and a short-lived signed token as ``<Parameter>``s (see ``callcenter.common.stream_token``); the
 caller's number is not passed (the voice pipeline reads it from the ``calls`` row). A replayed
 webhook for a call that has ended is answered ``<Hangup/>`` and starts nothing.
+The ``<Connect>`` names ``/twilio/stream-ended`` as its ``action``: Twilio requests it when the
+media stream ends and the call is still up. A call that no voice replica ever admitted (every
+replica was full between the webhook and the media socket, so the socket was refused) then hears
+the overflow message; a call that ran is just hung up (no second greeting, nothing replayed).
 ``/twilio/status`` is the call's status callback: a final status ends the call (call.ended once
 per call, shared with the voice pipeline through the Redis claim).
 """
@@ -31,6 +35,8 @@ router = APIRouter()
 Deps = Annotated[GatewayDeps, Depends(request_deps)]
 
 FINAL_STATUSES = {"completed", "busy", "failed", "no-answer", "canceled"}
+#: the ``<Connect action>``: Twilio requests it when the media stream ends
+STREAM_ENDED_PATH = "/twilio/stream-ended"
 
 
 def _call_key(deps: GatewayDeps, call_sid: str) -> str:
@@ -76,11 +82,51 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
     stream = Stream(url=deps.config.voice_pipeline.public_ws_url)
     stream.parameter(name="call_id", value=call_id)
     stream.parameter(name="token", value=token)
-    connect = Connect()
+    connect = Connect(action=deps.config.gateway.public_base_url.rstrip("/") + STREAM_ENDED_PATH)
     connect.append(stream)
     twiml = VoiceResponse()
     twiml.append(connect)
     return Response(content=str(twiml), media_type="application/xml")
+
+
+@router.post(STREAM_ENDED_PATH, include_in_schema=True)
+async def stream_ended(request: Request, deps: Deps) -> Response:
+    """What a call hears once its media stream ended: the overflow message if it never ran."""
+    form = await verified_form(request, deps)
+    call_sid = form.get("CallSid")
+    if not call_sid:
+        raise HTTPException(status_code=400, detail="CallSid missing")
+    twiml = VoiceResponse()
+    call_id = await _recorded_call_id(deps, call_sid)
+    if call_id is not None and not await voice_admitted(deps, call_id=call_id):
+        log.warning(
+            "media stream refused by the voice replicas: overflow message",
+            call_id=call_id,
+            call_sid=call_sid,
+        )
+        twiml.say(deps.config.voice_pipeline.overflow_text)
+    twiml.hangup()
+    return Response(content=str(twiml), media_type="application/xml")
+
+
+async def _recorded_call_id(deps: GatewayDeps, call_sid: str) -> str | None:
+    """The call id the voice webhook gave ``call_sid`` (None: not a call of ours)."""
+    call_id = await deps.redis.get(_call_key(deps, call_sid))
+    if call_id:
+        return call_id
+    return await deps.db.fetchval(
+        "SELECT call_id FROM calls WHERE provider_ids->>'twilio_call_sid' = $1 LIMIT 1", call_sid
+    )
+
+
+async def voice_admitted(deps: GatewayDeps, *, call_id: str) -> bool:
+    """Whether a voice replica took the call's media stream.
+
+    The replica claims ``call:{id}:stream`` once it has admitted the socket (room, signature,
+    token: ``callcenter.voice_pipeline.trusted_call.claim_live_stream``); a socket refused for
+    capacity never gets that far.
+    """
+    return bool(await deps.redis.exists(deps.key(f"call:{call_id}:stream")))
 
 
 @router.post("/twilio/status", status_code=204)
