@@ -62,7 +62,8 @@ class ChatReference(BaseModel):
     """The chat the widget is part of, as the chat socket's ``session`` message gave it."""
 
     call_id: str = Field(min_length=1, max_length=200)
-    resume_token: str = Field(min_length=1, max_length=128)
+    #: the chat's HMAC-SHA256 (hex), as the chat socket issued it
+    resume_token: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class BrowserCallRequest(BaseModel):
