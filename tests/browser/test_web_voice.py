@@ -1,5 +1,8 @@
 """A visitor calls from the widget's Call button in real Chromium and hears the answer to a question.
 
+The visitor first verifies in the chat (order number and ZIP), then presses Call: the call is
+theirs too (the widget sends the chat's token, the gateway checks it), so the answer names what
+is in the order, which only the verified owner hears, and the call is recorded as the customer's.
 Chromium's fake microphone plays a WAV made here with espeak-ng ("where is my order, O R D one oh
 oh one", said after a pause for the greeting); the voice pipeline runs the embedded speech
 providers (PocketSphinx hears it, espeak-ng answers), so no key and no network is involved. The
@@ -125,7 +128,10 @@ async def answered_turn(stack: Stack, call_id: str) -> dict:
 async def test_a_browser_call_asks_about_an_order_and_hears_the_answer(
     mic_browser: Browser, browser: Browser, stack: Stack, voice: str, db_pool, shot
 ) -> None:
-    status = await db_pool.fetchval("SELECT status FROM orders WHERE order_id = 'ORD-1001'")
+    status, customer_id, zip_code = await db_pool.fetchrow(
+        "SELECT o.status, c.customer_id, c.zip FROM orders o JOIN customers c USING (customer_id) "
+        "WHERE o.order_id = 'ORD-1001'"
+    )
     context = await mic_browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     errors: list[str] = []
@@ -134,6 +140,12 @@ async def test_a_browser_call_asks_about_an_order_and_hears_the_answer(
         await page.goto(stack.host_url)  # a third-party site embedding the widget
         await page.get_by_role("button", name="Chat with Ava").click()
         chat = page.get_by_role("dialog", name="Chat with Ava")
+        box = chat.get_by_label("Your message")
+        await box.fill(f"Please verify me: ORD-1001 and ZIP {zip_code}")
+        await box.press("Enter")
+        await expect(chat.locator(".msg.bot").nth(1)).to_contain_text(
+            "you're verified", timeout=30_000
+        )
         await chat.get_by_role("button", name=re.compile("^Call us")).click()
         widget = page.locator("[data-callcenter-widget]")
         await expect(widget).to_have_attribute("data-call-state", "live", timeout=30_000)
@@ -143,6 +155,7 @@ async def test_a_browser_call_asks_about_an_order_and_hears_the_answer(
 
         turn = await answered_turn(stack, call_id)
         assert status in turn["assistant_text"].lower()  # the order's real status
+        assert "It contains" in turn["assistant_text"]  # its items: the caller is verified
         # The page received (at least most of) the greeting and the spoken answer as audio.
         expected = 2 * (len(espeak_pcm(GREETING)) + len(espeak_pcm(turn["assistant_text"])) // 2)
         await page.wait_for_function(
@@ -174,3 +187,10 @@ async def test_a_browser_call_asks_about_an_order_and_hears_the_answer(
         await dash_ctx.close()
     detail = await call_detail(stack, call_id)
     assert detail["call"]["channel"] == "web_voice" and detail["call"]["from_number"] is None
+    assert (
+        await db_pool.fetchval(
+            "SELECT customer_id FROM turns WHERE call_id = $1 AND assistant_text LIKE '%ORD-1001%'",
+            call_id,
+        )
+        == customer_id
+    )

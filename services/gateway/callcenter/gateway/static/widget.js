@@ -16,7 +16,8 @@
  * conversation; messages typed while offline are sent once the socket is back.
  *
  * The "Call" button in the header calls the assistant from the microphone (a voice call, channel
- * web_voice, separate from the chat): POST /web-voice/calls on the gateway gives the voice pipeline's
+ * web_voice, separate from the chat): POST /web-voice/calls on the gateway (with the chat's call_id and
+ * resume_token, so a visitor verified in the chat stays verified on the call) gives the voice pipeline's
  * socket URL and a single-use token; the socket then carries 16 kHz 16-bit PCM both ways (captured by
  * an AudioWorklet, played back in order), and {"type": "clear"} drops queued playback when the caller
  * interrupts. The host element's data-call-state / data-call-id / data-call-audio-bytes (audio received)
@@ -508,7 +509,14 @@
     callButton(true, false);
     callNote('Calling…');
     var micUrl = URL.createObjectURL(new Blob([MIC_WORKLET], { type: 'application/javascript' }));
-    fetch(server + '/web-voice/calls', { method: 'POST' })
+    // the chat this call comes from, proven by the chat's own token: a visitor verified in the chat
+    // stays verified on the call (the gateway checks the token; nothing else here is believed)
+    var chat = state.call_id && state.resume_token ? { call_id: state.call_id, resume_token: state.resume_token } : null;
+    fetch(server + '/web-voice/calls', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ chat: chat })
+    })
       .then(function (r) {
         return r.json().then(function (body) {
           if (!r.ok) throw new Error(body.error || 'The call could not start.');

@@ -1,0 +1,1 @@
+"""Pipecat's faster-whisper service, fed at the rate Whisper reads (see :mod:`.stt`)."""
