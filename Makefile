@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # cores well. Each worker is its own test session, in its own namespace and on its own ports.
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install uv migrate seed up test test-deps lint format bench eval compose-up clean
+.PHONY: run install install-test uv migrate seed up test test-deps lint format bench eval compose-up clean
 
 run: install migrate seed up ## install, migrate, seed demo data, start every service, print the URLs
 
@@ -34,7 +34,11 @@ up: ## start every service and print the URLs (Ctrl-C stops them)
 test-deps: ## system tools the tests use (espeak-ng, chromium, helm), installed when missing
 	bash scripts/install-test-deps.sh
 
-test: install test-deps ## lint, then the whole test suite against the real servers
+install-test: uv ## install as `install` does, plus every optional extra (the local-models tests)
+	$(UV) sync --all-packages --all-extras --frozen
+	bash scripts/install-test-deps.sh --speech
+
+test: install-test test-deps ## lint, then the whole test suite against the real servers
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
