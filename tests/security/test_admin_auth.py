@@ -61,6 +61,11 @@ def _refusals(secure_system: SecureSystem) -> dict[str, dict]:
     }
     for name, value in _forged_cookies(secure_system).items():
         cases[f"cookie: {name}"] = {"cookies": {"cc_admin": value}}
+    # Raw bytes outside ASCII (the server reads headers as latin-1): refused, never a 500.
+    later = int(time.time()) + 3600
+    cases["cookie: non-ASCII signature"] = {
+        "headers": {"Cookie": f"cc_admin={later}.\u00e9".encode()}
+    }
     return cases
 
 

@@ -178,6 +178,23 @@ async def test_binary_and_malformed_chat_frames_never_break_the_chat(
     _alive(secure_system)
 
 
+@pytest.mark.parametrize("token", ["\u00e9t\u00e9", "0" * 64, "", "%00"])
+async def test_a_garbled_resume_token_starts_a_new_chat(
+    secure_system: SecureSystem, token: str
+) -> None:
+    """A reconnect with a token that was never issued (non-ASCII included) gets a new chat."""
+    async with ChatVisitor(secure_system.gateway.url) as chat:  # the chat stays open
+        query = httpx.QueryParams({"call_id": chat.call_id, "resume_token": token})
+        async with websockets.connect(f"{chat.url}?{query}") as ws:
+            notice = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert notice["type"] == "error" and "starting a new one" in notice["message"]
+            hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert hello["type"] == "session" and hello["call_id"] != chat.call_id, hello
+            assert hello["resumed"] is False
+        await chat.end()
+    _alive(secure_system)
+
+
 def _media(event: str, **fields: object) -> str:
     return json.dumps({"event": event, "streamSid": "MZ" + uuid.uuid4().hex, **fields})
 

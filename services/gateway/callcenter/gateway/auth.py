@@ -50,7 +50,9 @@ def _valid_cookie(token: bytes, value: str) -> bool:
     if not expires_text.isdigit():
         return False
     expires = int(expires_text)
-    return expires > time.time() and hmac.compare_digest(_signature(token, expires), signature)
+    # Compared as bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    expected = _signature(token, expires).encode()
+    return expires > time.time() and hmac.compare_digest(expected, signature.encode())
 
 
 def token_matches(conn: HTTPConnection, candidate: str) -> bool:

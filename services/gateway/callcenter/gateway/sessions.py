@@ -38,7 +38,8 @@ def resume_token(deps: GatewayDeps, call_id: str) -> str:
 
 def valid_resume_token(deps: GatewayDeps, call_id: str, token: str) -> bool:
     """Whether ``token`` was issued for ``call_id``."""
-    return hmac.compare_digest(resume_token(deps, call_id), token)
+    # Compared as bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+    return hmac.compare_digest(resume_token(deps, call_id).encode(), token.encode())
 
 
 async def touch(
