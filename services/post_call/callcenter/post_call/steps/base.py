@@ -25,7 +25,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from callcenter.common.bus import Bus
-from callcenter.common.bus.consumer import Delivery, PermanentFailure
+from callcenter.common.bus.consumer import Delivery, PartlyDone, PermanentFailure
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import Event, parse_event
 from callcenter.common.failpoints import POST_CALL_AFTER_EFFECT, fail_point
@@ -201,7 +201,9 @@ class Step(ABC):
         """Process a fetch in one transaction (all or nothing); return the ones with a new effect.
 
         Raises:
-            Exception: anything; the consumer then hands each delivery to :meth:`handle`.
+            PartlyDone: some deliveries failed or are left to :meth:`handle`; the others are done
+                (``made``: the ones with a new effect).
+            Exception: anything else; the consumer then hands each delivery to :meth:`handle`.
 
         """
         raise NotImplementedError(f"{self.name} handles one event at a time")
@@ -209,7 +211,11 @@ class Step(ABC):
     async def deliver_batch(self, deliveries: list[Delivery]) -> None:
         """The consumer's batch handler: :meth:`handle_batch`, then the failpoint per delivery."""
         started = time.monotonic()
-        made = await self.handle_batch(deliveries)
+        partial: PartlyDone | None = None
+        try:
+            made = await self.handle_batch(deliveries)
+        except PartlyDone as exc:
+            partial, made = exc, exc.made
         if made:
             self.metrics.step_latency.record(
                 (time.monotonic() - started) * 1000.0, {"step": self.name, "part": "handler"}
@@ -217,6 +223,8 @@ class Step(ABC):
         log.info("step effects committed", step=self.name, new=len(made), events=len(deliveries))
         for delivery in made:
             fail_point(POST_CALL_AFTER_EFFECT, *fail_point_keys(self.name, delivery))
+        if partial is not None:
+            raise partial
 
     def record_since_event(self, events: list[Event]) -> None:
         """How long after each event its effect was committed."""
