@@ -8,7 +8,7 @@ import asyncpg
 
 from callcenter.common.bus.consumer import Delivery
 from callcenter.common.events import SUBJECT_CALL_SUMMARIZED, CallSummarized
-from callcenter.post_call.contacts import find_contact
+from callcenter.post_call.contacts import Contact, find_contacts
 from callcenter.post_call.crm import BuiltinCrm, CrmActivity, CrmAdapter, HubSpotCrm
 from callcenter.post_call.steps.base import Outcome, Step, StepContext
 
@@ -64,11 +64,20 @@ class CrmStep(Step):
     async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
         """Every event's activity in one transaction (one event at a time for an external CRM)."""
         events = [self.parse(delivery, CallSummarized) for delivery in deliveries]
-        return await self.effects_once(deliveries, events, self.log_activity)
+        contacts: dict[str, Contact] | None = None
 
-    async def log_activity(self, conn: asyncpg.Connection, event: CallSummarized) -> Outcome:
-        """The activity of one summarised call."""
-        contact = await find_contact(conn, event.customer_id)
+        async def log(conn: asyncpg.Connection, event: CallSummarized) -> Outcome:
+            nonlocal contacts
+            if contacts is None:  # the fetch's contacts in one query, once a new event needs one
+                contacts = await find_contacts(conn, (e.customer_id for e in events))
+            return await self.log_activity(conn, event, contact=contacts.get(event.customer_id))
+
+        return await self.effects_once(deliveries, events, log)
+
+    async def log_activity(
+        self, conn: asyncpg.Connection, event: CallSummarized, *, contact: Contact | None
+    ) -> Outcome:
+        """The activity of one summarised call (``contact``: its customer's, if known)."""
         activity = CrmActivity(
             call_id=event.call_id,
             customer_id=event.customer_id,
