@@ -27,19 +27,20 @@ class BuiltinTickets(TicketAdapter):
 
     async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> Opened:
         """Insert unless the key exists; escalate the call's open ticket if it has one."""
-        existing = await conn.fetchrow(
-            "SELECT ticket_id, priority FROM tickets WHERE idempotency_key = $1",
-            ticket.idempotency_key,
-        )
-        if existing is not None:
-            return Opened(ticket_id=str(existing["ticket_id"]), result="existed")
-        earlier = await conn.fetchrow(
+        # one query: the ticket with this key if there is one, else the call's oldest open one
+        found = await conn.fetchrow(
             """
-            SELECT ticket_id, priority FROM tickets
-            WHERE call_id = $1 AND status = 'open' ORDER BY created_at LIMIT 1 FOR UPDATE
+            SELECT ticket_id, priority, idempotency_key IS NOT DISTINCT FROM $1 AS same_key
+            FROM tickets
+            WHERE idempotency_key = $1 OR (call_id = $2 AND status = 'open')
+            ORDER BY same_key DESC, created_at LIMIT 1 FOR UPDATE
             """,
+            ticket.idempotency_key,
             ticket.call_id,
         )
+        if found is not None and found["same_key"]:
+            return Opened(ticket_id=str(found["ticket_id"]), result="existed")
+        earlier = found
         if earlier is not None:
             await self._escalate(conn, earlier, ticket)
             return Opened(ticket_id=str(earlier["ticket_id"]), result="escalated")
