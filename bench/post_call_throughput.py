@@ -1,6 +1,7 @@
 """Post-call throughput: calls per second through every step, with an instant stand-in LLM.
 
-``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]``
+``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]
+[--loops uvloop,asyncio] [--processes 1,2] [--compare TREE] [--rounds R] [--no-baseline]``
 
 What it measures, in one isolated namespace on the local NATS and PostgreSQL:
 
@@ -11,7 +12,10 @@ What it measures, in one isolated namespace on the local NATS and PostgreSQL:
   call.ended; 64 calls at a time) and processed by a real ``python -m callcenter.post_call``
   process running every step as durable consumers; the clock stops when every call has its
   email, ticket, CRM activity and metrics. Once per event loop in ``--loops`` (uvloop, the
-  default, and asyncio's own), so the two are compared in the same run.
+  default, and asyncio's own), so the two are compared in the same run, and once per replica
+  count in ``--processes`` (``1,2``: two post_call processes sharing the durable consumers);
+  ``--compare TREE`` runs another worktree's post_call (through its ``.venv``) first in each of
+  ``--rounds``, a same-run A/B of two versions of the code.
 
 The summary reaches the LLM the way ``llm.models[].client`` says (``--client``: ``openai``, the
 lean OpenAI-compatible client, by default; ``litellm`` to compare).
@@ -20,7 +24,7 @@ The LLM is the OpenAI-compatible stand-in (``tests/fakes/openai_server.py``) ans
 structured summary at once; SMTP is the aiosmtpd catcher; each runs in a process of its own, and the
 load generator (this process) is apart from the post_call process. Then it accounts for every
 call: nothing lost (every effect present), nothing duplicated (one email, ticket and CRM row per
-call, one message per call at the SMTP server), no dead letters, and how many deliveries were
+call, each call's Message-ID once at the SMTP server), no dead letters, and how many deliveries were
 redeliveries (a nak or retry). Beside each throughput figure it prints the CPU per call: the
 post_call process (or, for the baseline, this process) plus the PostgreSQL backends serving its
 connections, read from ``/proc``, and the post_call process's resident memory at rest and at its
@@ -619,7 +623,12 @@ async def main(argv: list[str]) -> int:
         "PostgreSQL backends serving its connections, over the run, divided by the calls. The LLM "
         "and SMTP stand-ins run in processes of their own and are not counted.",
         f"Redeliveries in the pipelines (deliveries beyond one per message): {retries} "
-        f"({summary_retries} of them call.ended at the summary step).",
+        f"({summary_retries} of them call.ended at the summary step)"
+        + (
+            f"; per consumer: {json.dumps({k: v for k, v in retried.items() if v})}."
+            if retries
+            else "."
+        ),
         f"Messages at the SMTP server: {sum(mails_at_server.values())} (expected "
         f"{len(expected_ids)}: every call's follow-up once, told apart by its Message-ID).",
         *(
