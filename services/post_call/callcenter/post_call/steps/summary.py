@@ -280,6 +280,36 @@ class SummaryStep(Step):
         made = await self.effect_once(ended, store)
         return made, (stored[0] if made and stored else None)
 
+    async def _transcripts(
+        self, ended: dict[str, CallEnded], *, wait_s: float
+    ) -> dict[str, list[asyncpg.Record]]:
+        """:meth:`_stored_turns` for many calls: one query per wake-up for those still incomplete.
+
+        Returns:
+            each call's stored turns, complete or as they were at the deadline.
+
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        found: dict[str, list[asyncpg.Record]] = {}
+        pending = list(ended)
+        with self.turns_stored.watch_any(pending) as committed:
+            while True:
+                committed.clear()
+                rows: dict[str, list[asyncpg.Record]] = {call_id: [] for call_id in pending}
+                for row in await self.db.fetch(
+                    f"SELECT call_id, {TURN_COLUMNS} FROM turns "
+                    "WHERE call_id = ANY($1::text[]) ORDER BY call_id, turn_index",
+                    pending,
+                ):
+                    rows[row["call_id"]].append(row)
+                found.update(rows)
+                pending = [c for c in pending if len(rows[c]) < ended[c].turn_count]
+                remaining = deadline - loop.time()
+                if not pending or remaining <= 0 or not self.turns_stored.listening:
+                    return found
+                await self.turns_stored.wait(committed, timeout_s=remaining)
+
     async def _store_and_publish(
         self, ready: dict[str, tuple[CallEnded, list[asyncpg.Record]]]
     ) -> tuple[list[CallEnded], dict[str, Exception]]:
@@ -383,14 +413,12 @@ class SummaryStep(Step):
             else:  # the last wait: handle() summarises what there is
                 alone += deliveries_of[call_id]
         if waiting:
-            waited = await asyncio.gather(
-                *(
-                    self._stored_turns(first[call_id][0], wait_s=wait_s)
-                    for call_id, wait_s in waiting.items()
-                )
+            waited = await self._transcripts(
+                {call_id: first[call_id][0] for call_id in waiting},
+                wait_s=max(waiting.values()),
             )
             later = {}
-            for call_id, rows in zip(waiting, waited, strict=True):
+            for call_id, rows in waited.items():
                 ended, delivery = first[call_id]
                 if len(rows) >= ended.turn_count:
                     later[call_id] = (ended, rows)
