@@ -80,7 +80,7 @@ async def test_a_fetch_of_follow_ups_goes_out_once_each_and_one_refused_is_retri
         await post_call.add_contact(f"cust-{call_id}", f"{call_id}@example.com")
     # On the stream before the process starts: its first fetch holds them all.
     await post_call.publish(*(summarized(call_id, f"cust-{call_id}") for call_id in calls))
-    post_call.smtp.fail_next(1)  # the server refuses the first of them for now (451)
+    post_call.smtp.fail_next(1)  # the server refuses one of them for now (451)
     proc = post_call.start(["email"])
     await post_call.wait_settled(f"{post_call.config.post_call.durable_prefix}email")
 
@@ -94,7 +94,7 @@ async def test_a_fetch_of_follow_ups_goes_out_once_each_and_one_refused_is_retri
     # was not handed message by message to the single-event path (which would send again at once)
     records = proc.log_records()
     retried = [r for r in records if r.get("event") == "step failed, will retry"]
-    assert [(r["call_id"], r["attempt"]) for r in retried] == [(calls[0], 1)]
+    assert [r["attempt"] for r in retried] == [1] and retried[0]["call_id"] in calls
     assert not [r for r in records if str(r.get("event", "")).startswith("batch failed")]
 
 

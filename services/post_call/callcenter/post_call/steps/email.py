@@ -9,13 +9,15 @@ before its record, so that delivery is dead-lettered for a person to check, neve
 
 A fetch is handled at once (:meth:`EmailStep.handle_batch`): one query for what was done before,
 one for the contacts, one for unsubscribes, then per email only its reservation and the SMTP send
-(over the kept connection), and one transaction that confirms every sent email and records every
-event. An email whose send fails is retried later, as alone; one whose reservation finds a row
-already is left to the per-event path (:meth:`EmailStep.handle`), which decides it as before.
+(side by side over the kept connections), and one transaction that confirms every sent email and
+records every event. An email whose send fails is retried later, as alone; one whose reservation
+finds a row already is left to the per-event path (:meth:`EmailStep.handle`), which decides it
+as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 import asyncpg
@@ -161,7 +163,7 @@ class EmailStep(Step):
         return plans
 
     async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Send the fetch's emails over the kept connection, then record them in one transaction.
+        """Send the fetch's emails over the kept connections, then record them in one transaction.
 
         Each email keeps its own exactly-once guarantee (its reservation is committed before its
         send, its record after), so the emails sent and recorded here stay done when another one
@@ -194,16 +196,12 @@ class EmailStep(Step):
         settled: list[CallSummarized] = []
         failed: list[tuple[Delivery, Exception]] = []
         alone: list[Delivery] = []
-        for event in todo:
-            plan = plans[event.event_id]
-            if isinstance(plan, Outcome):
-                outcomes[event.call_id] = plan
-                settled.append(event)
-                continue
+
+        async def send(event: CallSummarized, plan: tuple[str, FollowUp, str]) -> None:
             to_address, mail, msg_id = plan
             if not await self._reserve(event, to_address, mail, msg_id):
-                alone += deliveries_of[event.event_id]  # sent before, or uncertain: decided alone
-                continue
+                alone.extend(deliveries_of[event.event_id])  # sent before, or uncertain
+                return
             try:
                 await self.sender.send(
                     self.sender.build(to=to_address, mail=mail, message_id=msg_id)
@@ -215,14 +213,25 @@ class EmailStep(Step):
                 )
                 if not isinstance(exc, Exception):
                     raise
-                failed += [(delivery, exc) for delivery in deliveries_of[event.event_id]]
-                continue
+                failed.extend((delivery, exc) for delivery in deliveries_of[event.event_id])
+                return
             fail_point(
                 POST_CALL_EMAIL_BEFORE_RECORD,
                 *fail_point_keys(self.name, deliveries_of[event.event_id][0]),
             )
             outcomes[event.call_id] = Outcome(detail="sent")
             settled.append(event)
+
+        sends = []
+        for event in todo:
+            plan = plans[event.event_id]
+            if isinstance(plan, Outcome):
+                outcomes[event.call_id] = plan
+                settled.append(event)
+            else:
+                sends.append(send(event, plan))
+        # side by side: the sender bounds them to its kept connections
+        await asyncio.gather(*sends)
         new: list[CallSummarized] = []
         if settled:
             async with self.db.acquire() as conn, conn.transaction():
