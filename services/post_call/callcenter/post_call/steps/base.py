@@ -273,12 +273,28 @@ class Step(ABC):
             the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
 
         """
+
+        async def each(conn: asyncpg.Connection, new: list[E]) -> dict[str, Outcome]:
+            return {event.call_id: await effect(conn, event) for event in new}
+
+        return await self.all_effects_once(deliveries, events, each)
+
+    async def all_effects_once(
+        self,
+        deliveries: list[Delivery],
+        events: list[E],
+        effects: Callable[[asyncpg.Connection, list[E]], Awaitable[dict[str, Outcome]]],
+    ) -> list[Delivery]:
+        """:meth:`effects_once` with one ``effects`` call for all the new events (by call id).
+
+        Returns:
+            the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
+
+        """
         async with self.db.acquire() as conn, conn.transaction():
             new = await claim_events(conn, step=self.name, events=events)
-            outcomes: dict[str, Outcome] = {}
-            for event in new:
-                outcomes[event.call_id] = await effect(conn, event)
             if new:
+                outcomes = await effects(conn, new)
                 await record_statuses(
                     conn, step=self.name, events=new, outcome=outcomes.__getitem__
                 )
