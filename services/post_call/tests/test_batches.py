@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from callcenter.common.events import CallEnded
+from callcenter.common.events import CallEnded, CallSummarized
+from callcenter.post_call.steps.crm import CrmStep
+from callcenter.post_call.steps.ticket import TicketStep
 from services.post_call.tests.support import (
     PostCall,
     count_on_subject,
+    delivery_of,
     new_call_id,
     summarized,
     unhappy_turns,
@@ -134,3 +137,52 @@ async def test_a_fetch_of_call_ends_waits_for_a_late_transcript_and_summarises_e
         assert await count_on_subject(post_call.bus, "call.summarized", call_id) == 1
         status = await post_call.step_status(call_id, "summary")
         assert status is not None and status["events"] == 1
+
+
+async def test_a_fetch_of_summaries_opens_escalates_and_skips_tickets_and_logs_each_once(
+    post_call: PostCall,
+) -> None:
+    escalated, opened, resolved = (new_call_id() for _ in range(3))
+    await post_call.db.execute(
+        """
+        INSERT INTO tickets (ticket_id, call_id, customer_id, source, priority, subject, body)
+        VALUES ($1, $2, 'cust-1', 'tools', 'normal', 'Torn sweater', 'Arrived torn.')
+        """,
+        f"TCK-{escalated}",
+        escalated,
+    )
+    events = [
+        summarized(escalated, "cust-1", satisfaction=1, resolved=False),
+        summarized(opened, None),
+        summarized(resolved, None, satisfaction=5, resolved=True),
+    ]
+    tickets, crm = TicketStep(ctx=post_call.context()), CrmStep(ctx=post_call.context())
+    for step in (tickets, crm):
+        assert len(await step.handle_batch([delivery_of(e) for e in events])) == 3
+        # the fetch redelivered: nothing new
+        assert await step.handle_batch([delivery_of(e, attempt=2) for e in events]) == []
+
+    async def rows(table: str, call_id: str) -> list[asyncpg.Record]:
+        return await post_call.db.fetch(f"SELECT * FROM {table} WHERE call_id = $1", call_id)
+
+    [ticket] = await rows("tickets", escalated)
+    assert ticket["ticket_id"] == f"TCK-{escalated}" and ticket["priority"] == "urgent"
+    assert ticket["body"].startswith("Arrived torn.")
+    assert ticket["body"].count("After the conversation") == 1
+    [ticket] = await rows("tickets", opened)
+    assert ticket["priority"] == "high" and ticket["idempotency_key"] == f"post_call:{opened}"
+    assert await rows("tickets", resolved) == []
+    details = {
+        c: (await post_call.step_status(c, "ticket"))["detail"] for c in events_calls(events)
+    }
+    assert details[escalated] == f"ticket TCK-{escalated} escalated"
+    assert details[opened] == f"ticket {ticket['ticket_id']} opened"
+    assert details[resolved].startswith("resolved")
+    for call_id in events_calls(events):
+        assert len(await rows("crm_activities", call_id)) == 1
+        status = await post_call.step_status(call_id, "crm")
+        assert status is not None and status["events"] == 1
+
+
+def events_calls(events: list[CallSummarized]) -> list[str]:
+    return [event.call_id for event in events]
