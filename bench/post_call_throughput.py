@@ -1,6 +1,7 @@
 """Post-call throughput: calls per second through every step, with an instant stand-in LLM.
 
-``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]``
+``python -m bench.post_call_throughput [--calls N] [--turns T] [--client openai|litellm]
+[--loops uvloop,asyncio] [--processes 1,2] [--compare TREE] [--rounds R] [--no-baseline]``
 
 What it measures, in one isolated namespace on the local NATS and PostgreSQL:
 
@@ -11,7 +12,10 @@ What it measures, in one isolated namespace on the local NATS and PostgreSQL:
   call.ended; 64 calls at a time) and processed by a real ``python -m callcenter.post_call``
   process running every step as durable consumers; the clock stops when every call has its
   email, ticket, CRM activity and metrics. Once per event loop in ``--loops`` (uvloop, the
-  default, and asyncio's own), so the two are compared in the same run.
+  default, and asyncio's own), so the two are compared in the same run, and once per replica
+  count in ``--processes`` (``1,2``: two post_call processes sharing the durable consumers);
+  ``--compare TREE`` runs another worktree's post_call (through its ``.venv``) first in each of
+  ``--rounds``, a same-run A/B of two versions of the code.
 
 The summary reaches the LLM the way ``llm.models[].client`` says (``--client``: ``openai``, the
 lean OpenAI-compatible client, by default; ``litellm`` to compare).
@@ -20,7 +24,7 @@ The LLM is the OpenAI-compatible stand-in (``tests/fakes/openai_server.py``) ans
 structured summary at once; SMTP is the aiosmtpd catcher; each runs in a process of its own, and the
 load generator (this process) is apart from the post_call process. Then it accounts for every
 call: nothing lost (every effect present), nothing duplicated (one email, ticket and CRM row per
-call, one message per call at the SMTP server), no dead letters, and how many deliveries were
+call, each call's Message-ID once at the SMTP server), no dead letters, and how many deliveries were
 redeliveries (a nak or retry). Beside each throughput figure it prints the CPU per call: the
 post_call process (or, for the baseline, this process) plus the PostgreSQL backends serving its
 connections, read from ``/proc``, and the post_call process's resident memory at rest and at its
@@ -37,6 +41,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +57,15 @@ from callcenter.common.event_loop import ENV_VAR as EVENT_LOOP_ENV
 from callcenter.common.events import CallEnded, Event, TurnCompleted, TurnLatency
 from callcenter.common.logging import configure_logging
 from callcenter.post_call.steps import STEPS, StepContext
+from callcenter.post_call.steps.email import message_id
 from callcenter.post_call.steps.summary import summarized_from_row
 from callcenter.post_call.telemetry import setup_metrics
-from tests.support.environment import TestEnvironment, free_port, unreachable_services
+from tests.support.environment import (
+    PORT_VARIABLES,
+    TestEnvironment,
+    free_port,
+    unreachable_services,
+)
 from tests.support.processes import ServiceProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,15 +84,16 @@ BASELINE_CONCURRENCY = 16
 PUBLISH_CONCURRENCY = 64
 
 
-#: The SMTP catcher in a process of its own: prints "ready", then on end of input the count.
+#: The SMTP catcher in a process of its own: prints "ready", then on end of input the
+#: Message-ID of every message it accepted, one a line.
 SMTP_SINK = """
 import sys
 from tests.fakes.smtp_server import SmtpCatcher
 catcher = SmtpCatcher(port=int(sys.argv[1])).start()
 print("ready", flush=True)
 sys.stdin.read()
-print(len(catcher.messages), flush=True)
 catcher.stop()
+print("\\n".join(m.message_id for m in catcher.messages), flush=True)
 """
 
 
@@ -176,10 +188,10 @@ def start_smtp(port: int) -> subprocess.Popen[str]:
     return proc
 
 
-def stop_smtp(proc: subprocess.Popen[str]) -> int:
-    """Stop the catcher; how many messages it accepted."""
-    out, _ = proc.communicate(timeout=30)
-    return int(out.split()[-1])
+def stop_smtp(proc: subprocess.Popen[str]) -> Counter[str]:
+    """Stop the catcher; how many messages it accepted per Message-ID."""
+    out, _ = proc.communicate(timeout=60)
+    return Counter(line for line in out.splitlines() if line)
 
 
 def call_events(call_id: str, customer_id: str, turns: int) -> list[Event]:
@@ -323,9 +335,20 @@ async def account(db: asyncpg.Pool, ids: list[str], turns: int) -> dict[str, Any
     return {"counts": counts, "problems": problems}
 
 
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Run:
+    """One pipeline run: whose code (which interpreter), which event loop, how many replicas."""
+
+    label: str
+    python: str
+    loop: str
+    processes: int
+
+
 async def run_pipeline(
     env: TestEnvironment,
     extra_env: dict[str, str],
+    run: Run,
     db: asyncpg.Pool,
     bus: Bus,
     ids: list[str],
@@ -334,19 +357,34 @@ async def run_pipeline(
 ) -> tuple[float, float, tuple[float, float], tuple[float, float]]:
     """Seconds until every call has every effect, the publish time, the CPU used, the RSS.
 
-    The CPU is the post_call process's and its PostgreSQL backends' (seconds); the RSS (MB) is
-    the post_call process's at rest (ready, before the load) and its peak under the load.
+    The CPU is the post_call processes' and their PostgreSQL backends' (seconds, summed); the RSS
+    (MB, summed over the processes) is at rest (ready, before the load) and the peak under it.
     """
-    proc = ServiceProcess(
-        "post_call", env={**env.env, **extra_env}, port=env.ports["post_call"], tag=env.tag
-    )
-    proc.start()
+    ports = [env.ports["post_call"]] + [free_port() for _ in range(run.processes - 1)]
+    procs = [
+        ServiceProcess(
+            "post_call",
+            env={
+                **env.env,
+                **extra_env,
+                EVENT_LOOP_ENV: run.loop,
+                PORT_VARIABLES["post_call"]: str(port),
+            },
+            port=port,
+            tag=env.tag,
+            python=run.python,
+            log_name=f"post_call-{i}",
+        )
+        for i, port in enumerate(ports)
+    ]
+    for proc in procs:
+        proc.start()
     try:
-        assert proc.proc is not None
-        pid = proc.proc.pid
-        meter = CpuMeter(pid=pid, db=db)
-        at_rest = peak = rss_mb(pid)
-        await meter.start()
+        pids = [proc.proc.pid for proc in procs if proc.proc is not None]
+        meters = [CpuMeter(pid=pid, db=db) for pid in pids]
+        at_rest = peak = sum(rss_mb(pid) for pid in pids)
+        for meter in meters:
+            await meter.start()
         started = time.monotonic()
         slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
@@ -359,17 +397,20 @@ async def run_pipeline(
         published = time.monotonic() - started
         deadline = started + timeout_s
         while await complete(db, ids) < len(ids):
-            peak = max(peak, rss_mb(pid))
+            peak = max(peak, sum(rss_mb(pid) for pid in pids))
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"pipeline incomplete after {timeout_s}s: {await complete(db, ids)}/{len(ids)}"
-                    f"\n{proc.log_tail()}"
+                    f"\n{procs[0].log_tail()}"
                 )
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        return elapsed, published, await meter.used(), (at_rest, max(peak, rss_mb(pid)))
+        used = [await meter.used() for meter in meters]
+        cpu = (sum(u[0] for u in used), sum(u[1] for u in used))
+        return elapsed, published, cpu, (at_rest, max(peak, sum(rss_mb(pid) for pid in pids)))
     finally:
-        proc.stop()
+        for proc in procs:
+            proc.stop()
 
 
 async def redeliveries(bus: Bus, stream: str) -> dict[str, int]:
@@ -385,6 +426,35 @@ async def redeliveries(bus: Bus, stream: str) -> dict[str, int]:
     return extra
 
 
+def plan_runs(args: argparse.Namespace) -> list[Run]:
+    """The pipeline runs, in order: per round, the ``--compare`` tree, then this tree's runs."""
+    ours = [
+        Run(
+            label=f"this tree, {n} process{'es' if n > 1 else ''} ({loop})",
+            python=sys.executable,
+            loop=loop,
+            processes=n,
+        )
+        for loop in args.loops.split(",")
+        if loop
+        for n in (int(p) for p in args.processes.split(","))
+    ]
+    runs = []
+    for _ in range(args.rounds):
+        if args.compare:
+            tree = Path(args.compare).resolve()
+            runs.append(
+                Run(
+                    label=f"{tree.name} (compared), 1 process ({ours[0].loop})",
+                    python=str(tree / ".venv" / "bin" / "python"),
+                    loop=ours[0].loop,
+                    processes=1,
+                )
+            )
+        runs.extend(ours)
+    return runs
+
+
 async def main(argv: list[str]) -> int:
     """Run both measurements and report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -395,6 +465,23 @@ async def main(argv: list[str]) -> int:
         "--loops",
         default="uvloop,asyncio",
         help="event loops of the post_call process to measure, one pipeline run each",
+    )
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="post_call replicas per run, comma-separated (e.g. 1,2: one run with each)",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="TREE",
+        help="another worktree (with its .venv) whose post_call runs first in each round, "
+        "on the first of --loops: a same-run A/B against that code",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the runs (A/B alternating)")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the in-process baseline (relative to 1st run)",
     )
     parser.add_argument(
         "--client",
@@ -431,40 +518,39 @@ async def main(argv: list[str]) -> int:
     configure_logging(service="bench", level="WARNING", fmt="console")
     db = await create_pool(config.database, attempts=3)
     bus = await Bus.connect(config.nats, name="bench")
+    runs = plan_runs(args)
+    ids_of = [[f"pipe-{r}-{i:05d}" for i in range(args.calls)] for r in range(len(runs))]
+    baseline_ids = [] if args.no_baseline else [f"base-{i:05d}" for i in range(args.calls)]
+    baseline: tuple[float, tuple[float, float]] | None = None
+    baseline_account: dict[str, Any] = {"counts": {}, "problems": {}}
     try:
         await migrate(db)
-        loops = [loop for loop in args.loops.split(",") if loop]
-        ids_of = {loop: [f"pipe-{loop}-{i:05d}" for i in range(args.calls)] for loop in loops}
-        baseline_ids = [f"base-{i:05d}" for i in range(args.calls)]
-        await add_contacts(db, [i for ids in ids_of.values() for i in ids] + baseline_ids)
+        await add_contacts(db, [i for ids in ids_of for i in ids] + baseline_ids)
 
-        pipelines: dict[str, Pipeline] = {}
+        pipelines: list[Pipeline] = []
         others = {"LLM stand-in": llm.pid, "SMTP stand-in": smtp.pid, "load generator": os.getpid()}
-        for loop in loops:
+        for run, ids in zip(runs, ids_of, strict=True):
             before = {name: cpu_s(pid) for name, pid in others.items()}
             seconds, publish_s, cpu, rss = await run_pipeline(
-                env,
-                {**extra_env, EVENT_LOOP_ENV: loop},
-                db,
-                bus,
-                ids_of[loop],
-                args.turns,
-                args.timeout,
+                env, extra_env, run, db, bus, ids, args.turns, args.timeout
             )
-            pipelines[loop] = Pipeline(
-                seconds=seconds,
-                publish_s=publish_s,
-                cpu=cpu,
-                rss=rss,
-                account=await account(db, ids_of[loop], args.turns),
-                others_ms={
-                    name: 1000.0 * (cpu_s(pid) - before[name]) / args.calls
-                    for name, pid in others.items()
-                },
+            pipelines.append(
+                Pipeline(
+                    seconds=seconds,
+                    publish_s=publish_s,
+                    cpu=cpu,
+                    rss=rss,
+                    account=await account(db, ids, args.turns),
+                    others_ms={
+                        name: 1000.0 * (cpu_s(pid) - before[name]) / args.calls
+                        for name, pid in others.items()
+                    },
+                )
             )
         retried = await redeliveries(bus, config.nats.stream)
-        baseline_s, baseline_cpu = await run_baseline(config, db, bus, baseline_ids, args.turns)
-        baseline_account = await account(db, baseline_ids, args.turns)
+        if baseline_ids:
+            baseline = await run_baseline(config, db, bus, baseline_ids, args.turns)
+            baseline_account = await account(db, baseline_ids, args.turns)
     finally:
         await bus.drain()
         async with db.acquire() as conn:
@@ -482,59 +568,90 @@ async def main(argv: list[str]) -> int:
         mails_at_server = stop_smtp(smtp)
 
     n = args.calls
-    baseline_rate = n / baseline_s
     lost = {
-        f"{loop}: {what}": problem
-        for loop, pipeline in pipelines.items()
+        f"{run.label}: {what}": problem
+        for run, pipeline in zip(runs, pipelines, strict=True)
         for what, problem in pipeline.account["problems"].items()
     }
-    expected_mails = (1 + len(pipelines)) * n
-    if mails_at_server != expected_mails:
-        lost["smtp_messages"] = (mails_at_server, expected_mails)
+    # every call's follow-up (fixed Message-ID per call) exactly once at the server, nothing else
+    expected_ids = {
+        message_id(call_id, config.smtp.from_address)
+        for call_id in [i for ids in ids_of for i in ids] + baseline_ids
+    }
+    unexpected = sorted(set(mails_at_server) - expected_ids)
+    missing = sorted(expected_ids - set(mails_at_server))
+    repeated = sorted(mid for mid, count in mails_at_server.items() if count > 1)
+    if unexpected or missing or repeated:
+        lost["smtp_messages"] = {
+            "missing": missing[:5] + (["..."] if len(missing) > 5 else []),
+            "repeated": repeated[:5],
+            "unexpected": unexpected[:5],
+        }
+    reference = n / baseline[0] if baseline else n / pipelines[0].seconds
 
     def cpu_cells(cpu: tuple[float, float]) -> str:
         process_ms, backends_ms = (1000.0 * c / n for c in cpu)
         return f"{process_ms:.1f} | {backends_ms:.1f} | {process_ms + backends_ms:.1f}"
 
+    # below zero: a consumer outside the completion check (voice_timings, notify...) had not
+    # been handed every message yet when the last run stopped; not a redelivery
+    behind = {k: -v for k, v in retried.items() if v < 0}
+    retried = {k: v for k, v in retried.items() if v > 0}
     retries = sum(retried.values())
     summary_retries = sum(v for k, v in retried.items() if "summary" in k)
+    rows = []
+    if baseline:
+        rows.append(
+            f"| baseline: steps called in-process, {BASELINE_CONCURRENCY} calls at a time "
+            f"| {baseline[0]:.2f} | {n / baseline[0]:.1f} | 1.00 | {cpu_cells(baseline[1])} |"
+        )
+    rows += [
+        f"| pipeline: JetStream + post_call, {run.label} | {p.seconds:.2f} | "
+        f"{n / p.seconds:.1f} | {n / p.seconds / reference:.2f} | {cpu_cells(p.cpu)} |"
+        for run, p in zip(runs, pipelines, strict=True)
+    ]
     lines = [
         "## post_call_throughput",
         "",
         f"{n} calls of {args.turns} turns each, every step (transcript, summary through the "
         f"{args.client} client to an instant OpenAI-compatible stand-in, crm, email over SMTP, "
         f"ticket, metrics). {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
-        "end.",
+        "end. Command: `python -m bench.post_call_throughput " + " ".join(argv) + "`.",
         "",
         "| run | seconds | calls/s | relative | CPU ms/call: process | PostgreSQL | total |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        f"| baseline: steps called in-process, {BASELINE_CONCURRENCY} calls at a time "
-        f"| {baseline_s:.2f} | {baseline_rate:.1f} | 1.00 | {cpu_cells(baseline_cpu)} |",
-        *(
-            f"| pipeline: JetStream + one post_call process ({loop} event loop), all steps as "
-            f"durable consumers | {p.seconds:.2f} | {n / p.seconds:.1f} | "
-            f"{n / p.seconds / baseline_rate:.2f} | {cpu_cells(p.cpu)} |"
-            for loop, p in pipelines.items()
-        ),
+        *rows,
         "",
-        "CPU per call: user + system time of the process (post_call; for the baseline, the bench "
-        "process itself, which also runs the steps' clients) and of the PostgreSQL backends "
-        "serving its connections, over the run, divided by the calls. The LLM and SMTP stand-ins "
-        "run in processes of their own and are not counted.",
+        "CPU per call: user + system time of the process (post_call, all replicas; for the "
+        "baseline, the bench process itself, which also runs the steps' clients) and of the "
+        "PostgreSQL backends serving its connections, over the run, divided by the calls. The LLM "
+        "and SMTP stand-ins run in processes of their own and are not counted.",
         f"Redeliveries in the pipelines (deliveries beyond one per message): {retries} "
-        f"({summary_retries} of them call.ended at the summary step).",
-        f"Messages at the SMTP server: {mails_at_server} (expected {expected_mails}: every run).",
+        f"({summary_retries} of them call.ended at the summary step)"
+        + (f"; per consumer: {json.dumps(retried)}." if retries else ".")
+        + (
+            f" Not yet delivered when the last run stopped (consumers the clock does not wait "
+            f"for): {json.dumps(behind)}."
+            if behind
+            else ""
+        ),
+        f"Messages at the SMTP server: {sum(mails_at_server.values())} (expected "
+        f"{len(expected_ids)}: every call's follow-up once, told apart by its Message-ID).",
         *(
-            f"Pipeline on {loop}: post_call RSS {p.rss[0]:.0f} MB at rest, {p.rss[1]:.0f} MB peak "
+            f"{run.label}: post_call RSS {p.rss[0]:.0f} MB at rest, {p.rss[1]:.0f} MB peak "
             f"under the load; publishing the {n * (args.turns + 1)} events took "
             f"{p.publish_s:.2f} s of its time; CPU ms per call outside the platform (not counted "
             "above): "
             + ", ".join(f"{name} {ms:.1f}" for name, ms in p.others_ms.items())
             + f"; accounting {json.dumps(p.account['counts'])}."
-            for loop, p in pipelines.items()
+            for run, p in zip(runs, pipelines, strict=True)
         ),
         "Pipelines: " + ("nothing lost or duplicated." if not lost else f"PROBLEMS {lost}"),
-        f"Accounting (baseline): {json.dumps(baseline_account['counts'])}.",
+        *(
+            [f"Accounting (baseline): {json.dumps(baseline_account['counts'])}."]
+            if baseline
+            else []
+        ),
         "",
     ]
     text = "\n".join(lines)

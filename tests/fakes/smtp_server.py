@@ -15,11 +15,19 @@ answers ``530 Must issue a STARTTLS command first`` to anything else before it, 
 only over TLS, and refuses mail from a session that has not logged in (``530 5.7.0
 Authentication required``) or a wrong password (``535 5.7.8``). Each captured mail says whether
 it came over TLS and as whom.
+
+What the server checks of each message at DATA (and refuses with ``554 5.6.0`` otherwise): the
+header section parses and carries the fields RFC 5322 section 3.6 requires (``From``, ``Date``), a
+``Message-ID`` (what tells a duplicate apart), and a ``To`` naming every envelope recipient. That
+takes a header-only parse; the whole MIME tree (:attr:`CapturedMail.message`, ``text``, ``html``)
+is parsed when a test first reads it, so a load of thousands of mails does not pay for a parse
+nobody reads.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import ssl
 import tempfile
@@ -27,7 +35,9 @@ import threading
 import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.parser import HeaderParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +50,32 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.environment import free_port
 
+#: Header fields every accepted message must carry (RFC 5322 section 3.6, and the Message-ID).
+REQUIRED_HEADERS = ("From", "Date", "Message-ID", "To")
+
+_HEADERS = HeaderParser(policy=policy.compat32)
+
+
+def _headers(data: bytes) -> Message:
+    """The header section of a raw message (UTF-8 header values, RFC 6532, read as text)."""
+    return _HEADERS.parsestr(data.decode("utf-8", "surrogateescape"), headersonly=True)
+
 
 @dataclass
 class CapturedMail:
-    """One accepted message."""
+    """One accepted message (``raw`` as received; ``message`` parsed from it on first use)."""
 
     mail_from: str
     rcpt_tos: list[str]
-    message: EmailMessage
+    raw: bytes
+    message_id: str
     tls: bool = False
     login: str | None = None
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        """The whole message (``policy.default``: structured headers, MIME parts)."""
+        return message_from_bytes(self.raw, policy=policy.default)  # type: ignore[return-value]
 
     @property
     def text(self) -> str:
@@ -108,6 +134,25 @@ def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def header_problem(headers: Message, rcpt_tos: list[str]) -> str | None:
+    """Why a message's header section is not acceptable, or None.
+
+    Checks the fields of :data:`REQUIRED_HEADERS` are present once each and that ``To`` names
+    every envelope recipient (the follow-ups are sent to one visible recipient each).
+    """
+    if headers.defects:
+        return f"malformed header section: {headers.defects[0]!r}"
+    for name in REQUIRED_HEADERS:
+        found = headers.get_all(name) or []
+        if len(found) != 1:
+            return f"{name} header {'missing' if not found else 'repeated'}"
+    to = {addr.lower() for _, addr in getaddresses([str(v) for v in headers.get_all("To") or []])}
+    missing = [r for r in rcpt_tos if r.lower() not in to]
+    if missing:
+        return f"recipient {missing[0]} not in the To header"
+    return None
 
 
 class SmtpCatcher:
@@ -207,12 +252,17 @@ class SmtpCatcher:
                 return f"{code} try again later"
             raw: Any = envelope.content
             data = raw if isinstance(raw, bytes) else str(raw).encode()
-            message = message_from_bytes(data, policy=policy.default)
+            rcpt_tos = [str(r) for r in envelope.rcpt_tos]
+            headers = _headers(data)
+            problem = header_problem(headers, rcpt_tos)
+            if problem is not None:
+                return f"554 5.6.0 {problem}"
             self.messages.append(
                 CapturedMail(
                     mail_from=str(envelope.mail_from),
-                    rcpt_tos=[str(r) for r in envelope.rcpt_tos],
-                    message=message,  # type: ignore[arg-type]
+                    rcpt_tos=rcpt_tos,
+                    raw=data,
+                    message_id=str(headers["Message-ID"]).strip(),
                     tls=tls,
                     login=login,
                 )

@@ -22,11 +22,22 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", "test-artifacts"))
 class ServiceProcess:
     """One service running as a subprocess in a test namespace."""
 
-    def __init__(self, name: str, *, env: dict[str, str], port: int, tag: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        env: dict[str, str],
+        port: int,
+        tag: str,
+        python: str = sys.executable,
+        log_name: str | None = None,
+    ) -> None:
         self.name = name
         self.env = env
         self.port = port
-        self.log_path = ARTIFACTS / "logs" / tag / f"{name}.log"
+        #: The interpreter (a bench may run another worktree's code through its venv's python).
+        self.python = python
+        self.log_path = ARTIFACTS / "logs" / tag / f"{log_name or name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._terminated = False
 
@@ -41,7 +52,7 @@ class ServiceProcess:
         log = self.log_path.open("ab")
         self._terminated = False
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"callcenter.{self.name}"],
+            [self.python, "-m", f"callcenter.{self.name}"],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ email is found without the post-call service importing the tools service or spel
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import asyncpg
@@ -22,6 +23,8 @@ class Contact:
     name: str | None = None
     email: str | None = None
     phone: str | None = None
+    #: Whether it is the built-in CRM's own row (``crm_contacts``), not the customer record.
+    in_crm: bool = False
 
 
 async def find_contact(conn: asyncpg.Connection, customer_id: str | None) -> Contact | None:
@@ -33,6 +36,26 @@ async def find_contact(conn: asyncpg.Connection, customer_id: str | None) -> Con
         customer_id,
     )
     if row is not None:
-        return Contact(**dict(row))
+        return Contact(**dict(row), in_crm=True)
     record = await tools.customer_contact(conn, customer_id)
     return Contact(**dict(record)) if record is not None else None
+
+
+async def find_contacts(
+    conn: asyncpg.Connection, customer_ids: Iterable[str | None]
+) -> dict[str, Contact]:
+    """:func:`find_contact` for many customers: one query, then the customer record of the rest."""
+    wanted = list(dict.fromkeys(c for c in customer_ids if c))
+    if not wanted:
+        return {}
+    rows = await conn.fetch(
+        "SELECT customer_id, name, email, phone FROM crm_contacts WHERE customer_id = ANY($1)",
+        wanted,
+    )
+    found = {row["customer_id"]: Contact(**dict(row), in_crm=True) for row in rows}
+    for customer_id in wanted:
+        if customer_id not in found:
+            record = await tools.customer_contact(conn, customer_id)
+            if record is not None:
+                found[customer_id] = Contact(**dict(record))
+    return found

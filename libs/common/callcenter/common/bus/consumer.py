@@ -12,7 +12,10 @@ A consumer may also take a *batch handler*: each fetch (up to ``batch`` messages
 as one list, and all are acked when it returns. When it raises, nothing of the batch is assumed
 done: each message then goes through the single-message handler above, so retries, dead letters
 and delivery counts stay per message (a batch handler must therefore be all-or-nothing, e.g. one
-database transaction).
+database transaction). A batch handler whose messages each take effect on their own may instead
+raise :class:`PartlyDone`: the messages it names as failed are settled with their own exception
+(as if the single-message handler had raised it), the ones it leaves go through the
+single-message handler, and the rest are acked.
 
 While a handler runs, the runner sends ``in_progress()`` every third of ``ack_wait`` so a slow
 step is not redelivered to another replica. If the process dies on the last delivery, JetStream
@@ -51,6 +54,31 @@ class RetryLater(Exception):
 
 class PermanentFailure(Exception):
     """The message can never succeed (malformed, refers to nothing): dead-letter it now."""
+
+
+class PartlyDone(Exception):
+    """A batch handler's outcome when not every message of the fetch was done.
+
+    Attributes:
+        failed: deliveries that failed, each with the exception to settle it by (a
+            :class:`RetryLater` naks with its delay, a :class:`PermanentFailure` dead-letters).
+        alone: deliveries to hand to the single-message handler.
+        made: the deliveries whose effect was made now (for the handler's own bookkeeping; the
+            consumer acks every delivery neither failed nor left alone).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        failed: Sequence[tuple[Delivery, Exception]] = (),
+        alone: Sequence[Delivery] = (),
+        made: Sequence[Delivery] = (),
+    ) -> None:
+        super().__init__(f"{len(failed)} failed, {len(alone)} left to be handled alone")
+        self.failed = list(failed)
+        self.alone = list(alone)
+        self.made = list(made)
 
 
 @dataclass(slots=True)
@@ -239,8 +267,12 @@ class PullConsumer:
         """The whole fetch through the batch handler; each message alone if that fails."""
         assert self._batch_handler is not None
         heartbeat = asyncio.create_task(self._heartbeat(*msgs))
+        deliveries = [self._delivery(msg) for msg in msgs]
         try:
-            await self._batch_handler([self._delivery(msg) for msg in msgs])
+            await self._batch_handler(deliveries)
+        except PartlyDone as partial:
+            await self._settle_partly_done(deliveries, partial)
+            return
         except Exception as exc:
             log.warning(
                 "batch failed; handling its messages one by one",
@@ -257,6 +289,19 @@ class PullConsumer:
             heartbeat.cancel()
         await asyncio.gather(*(self._process(msg) for msg in msgs))
 
+    async def _settle_partly_done(self, deliveries: list[Delivery], partial: PartlyDone) -> None:
+        """Ack what a batch handler did, settle what failed, hand the rest to the handler."""
+        failed = {id(delivery): exc for delivery, exc in partial.failed}
+        alone = {id(delivery) for delivery in partial.alone}
+        for delivery in deliveries:
+            if id(delivery) in failed:
+                with bind_call(delivery.call_id or "-", consumer=self.name):
+                    await self._settle_failure(delivery, failed[id(delivery)])
+            elif id(delivery) not in alone:
+                await _quietly(delivery.msg.ack())
+                self.processed += 1
+        await asyncio.gather(*(self._process(d.msg) for d in deliveries if id(d) in alone))
+
     async def _process(self, msg: Msg) -> None:
         delivery = self._delivery(msg)
         headers = delivery.headers
@@ -268,37 +313,35 @@ class PullConsumer:
             heartbeat = asyncio.create_task(self._heartbeat(msg))
             try:
                 await self._handler(delivery)
-            except PermanentFailure as exc:
-                await self._give_up(delivery, f"permanent failure: {exc}")
-                return
             except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                if delivery.is_last_attempt:
-                    await self._give_up(
-                        delivery, f"gave up after {delivery.attempt} attempts: {reason}"
-                    )
-                    return
-                delay = (
-                    exc.delay_s if isinstance(exc, RetryLater) and exc.delay_s is not None else None
-                )
-                if delay is None:
-                    delay = self._retry_delays[
-                        min(delivery.attempt - 1, len(self._retry_delays) - 1)
-                    ]
-                log.warning(
-                    "step failed, will retry",
-                    attempt=delivery.attempt,
-                    retry_in_s=delay,
-                    error=reason,
-                    exc_info=not isinstance(exc, RetryLater),
-                )
-                await _quietly(msg.nak(delay=delay))
+                await self._settle_failure(delivery, exc)
                 return
             finally:
                 heartbeat.cancel()
                 otel_context.detach(token)
             await _quietly(msg.ack())
             self.processed += 1
+
+    async def _settle_failure(self, delivery: Delivery, exc: Exception) -> None:
+        """Dead-letter a permanent failure or the last attempt; nak anything else with a delay."""
+        if isinstance(exc, PermanentFailure):
+            await self._give_up(delivery, f"permanent failure: {exc}")
+            return
+        reason = f"{type(exc).__name__}: {exc}"
+        if delivery.is_last_attempt:
+            await self._give_up(delivery, f"gave up after {delivery.attempt} attempts: {reason}")
+            return
+        delay = exc.delay_s if isinstance(exc, RetryLater) and exc.delay_s is not None else None
+        if delay is None:
+            delay = self._retry_delays[min(delivery.attempt - 1, len(self._retry_delays) - 1)]
+        log.warning(
+            "step failed, will retry",
+            attempt=delivery.attempt,
+            retry_in_s=delay,
+            error=reason,
+            exc_info=False if isinstance(exc, RetryLater) else exc,
+        )
+        await _quietly(delivery.msg.nak(delay=delay))
 
     async def _heartbeat(self, *msgs: Msg) -> None:
         interval = max(self._spec.ack_wait_s / 3.0, 0.5)

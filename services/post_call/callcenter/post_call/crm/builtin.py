@@ -13,8 +13,8 @@ class BuiltinCrm(CrmAdapter):
     name = "builtin"
 
     async def log_activity(self, conn: asyncpg.Connection, activity: CrmActivity) -> str | None:
-        """Nothing beyond the row the step writes."""
-        if activity.contact is not None:
+        """Nothing beyond the row the step writes (and the contact, when it is not one yet)."""
+        if activity.contact is not None and not activity.contact.in_crm:
             await conn.execute(
                 """
                 INSERT INTO crm_contacts (customer_id, name, email, phone) VALUES ($1, $2, $3, $4)

@@ -25,7 +25,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from callcenter.common.bus import Bus
-from callcenter.common.bus.consumer import Delivery, PermanentFailure
+from callcenter.common.bus.consumer import Delivery, PartlyDone, PermanentFailure
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import Event, parse_event
 from callcenter.common.failpoints import POST_CALL_AFTER_EFFECT, fail_point
@@ -201,7 +201,9 @@ class Step(ABC):
         """Process a fetch in one transaction (all or nothing); return the ones with a new effect.
 
         Raises:
-            Exception: anything; the consumer then hands each delivery to :meth:`handle`.
+            PartlyDone: some deliveries failed or are left to :meth:`handle`; the others are done
+                (``made``: the ones with a new effect).
+            Exception: anything else; the consumer then hands each delivery to :meth:`handle`.
 
         """
         raise NotImplementedError(f"{self.name} handles one event at a time")
@@ -209,7 +211,11 @@ class Step(ABC):
     async def deliver_batch(self, deliveries: list[Delivery]) -> None:
         """The consumer's batch handler: :meth:`handle_batch`, then the failpoint per delivery."""
         started = time.monotonic()
-        made = await self.handle_batch(deliveries)
+        partial: PartlyDone | None = None
+        try:
+            made = await self.handle_batch(deliveries)
+        except PartlyDone as exc:
+            partial, made = exc, exc.made
         if made:
             self.metrics.step_latency.record(
                 (time.monotonic() - started) * 1000.0, {"step": self.name, "part": "handler"}
@@ -217,6 +223,8 @@ class Step(ABC):
         log.info("step effects committed", step=self.name, new=len(made), events=len(deliveries))
         for delivery in made:
             fail_point(POST_CALL_AFTER_EFFECT, *fail_point_keys(self.name, delivery))
+        if partial is not None:
+            raise partial
 
     def record_since_event(self, events: list[Event]) -> None:
         """How long after each event its effect was committed."""
@@ -265,12 +273,28 @@ class Step(ABC):
             the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
 
         """
+
+        async def each(conn: asyncpg.Connection, new: list[E]) -> dict[str, Outcome]:
+            return {event.call_id: await effect(conn, event) for event in new}
+
+        return await self.all_effects_once(deliveries, events, each)
+
+    async def all_effects_once(
+        self,
+        deliveries: list[Delivery],
+        events: list[E],
+        effects: Callable[[asyncpg.Connection, list[E]], Awaitable[dict[str, Outcome]]],
+    ) -> list[Delivery]:
+        """:meth:`effects_once` with one ``effects`` call for all the new events (by call id).
+
+        Returns:
+            the deliveries whose effect was made now (``events`` parsed from ``deliveries``).
+
+        """
         async with self.db.acquire() as conn, conn.transaction():
             new = await claim_events(conn, step=self.name, events=events)
-            outcomes: dict[str, Outcome] = {}
-            for event in new:
-                outcomes[event.call_id] = await effect(conn, event)
             if new:
+                outcomes = await effects(conn, new)
                 await record_statuses(
                     conn, step=self.name, events=new, outcome=outcomes.__getitem__
                 )

@@ -51,10 +51,26 @@ class TicketStep(Step):
     async def handle_batch(self, deliveries: list[Delivery]) -> list[Delivery]:
         """Every event's ticket (or why none) in one transaction."""
         events = [self.parse(delivery, CallSummarized) for delivery in deliveries]
-        return await self.effects_once(deliveries, events, self.open_ticket)
+        return await self.all_effects_once(deliveries, events, self.open_tickets)
 
-    async def open_ticket(self, conn: asyncpg.Connection, event: CallSummarized) -> Outcome:
-        """Open the ticket for one summarised call when it is needed."""
+    async def open_tickets(
+        self, conn: asyncpg.Connection, events: list[CallSummarized]
+    ) -> dict[str, Outcome]:
+        """Open the tickets the summarised calls need (the adapter takes them at once)."""
+        outcomes: dict[str, Outcome] = {}
+        needed: list[NewTicket] = []
+        for event in events:
+            ticket = self.ticket_for(event)
+            if isinstance(ticket, Outcome):
+                outcomes[event.call_id] = ticket
+            else:
+                needed.append(ticket)
+        for ticket, opened in zip(needed, await self.adapter.open_many(conn, needed), strict=True):
+            outcomes[ticket.call_id] = Outcome(detail=f"ticket {opened.ticket_id} {opened.result}")
+        return outcomes
+
+    def ticket_for(self, event: CallSummarized) -> NewTicket | Outcome:
+        """The ticket one summarised call needs, or why it needs none."""
         threshold = self.config.post_call.ticket_satisfaction_threshold
         unhappy = event.satisfaction <= threshold
         if not unhappy and event.resolved:
@@ -74,17 +90,12 @@ class TicketStep(Step):
                 f"Transcript: {link}",
             ]
         )
-        opened = await self.adapter.open(
-            conn,
-            NewTicket(
-                call_id=event.call_id,
-                customer_id=event.customer_id,
-                priority=self.priority(event),
-                subject=f"Follow up {event.channel or 'call'} {event.call_id}: "
-                + ", ".join(reasons),
-                body=body,
-                link=link,
-                idempotency_key=idempotency_key(event.call_id),
-            ),
+        return NewTicket(
+            call_id=event.call_id,
+            customer_id=event.customer_id,
+            priority=self.priority(event),
+            subject=f"Follow up {event.channel or 'call'} {event.call_id}: " + ", ".join(reasons),
+            body=body,
+            link=link,
+            idempotency_key=idempotency_key(event.call_id),
         )
-        return Outcome(detail=f"ticket {opened.ticket_id} {opened.result}")

@@ -70,19 +70,25 @@ class TurnsStoredListener:
         with contextlib.suppress(Exception):
             await self._db.release(conn)
 
-    @contextlib.contextmanager
-    def watch(self, call_id: str) -> Iterator[asyncio.Event]:
+    def watch(self, call_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:
         """An event set whenever a turn of ``call_id`` is committed, while the block runs."""
+        return self.watch_any([call_id])
+
+    @contextlib.contextmanager
+    def watch_any(self, call_ids: list[str]) -> Iterator[asyncio.Event]:
+        """One event set whenever a turn of any of ``call_ids`` is committed, while the block runs."""
         event = asyncio.Event()
-        self._waiters.setdefault(call_id, set()).add(event)
+        for call_id in call_ids:
+            self._waiters.setdefault(call_id, set()).add(event)
         try:
             yield event
         finally:
-            waiters = self._waiters.get(call_id)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiters[call_id]
+            for call_id in call_ids:
+                waiters = self._waiters.get(call_id)
+                if waiters is not None:
+                    waiters.discard(event)
+                    if not waiters:
+                        del self._waiters[call_id]
 
     async def wait(self, committed: asyncio.Event, *, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for ``committed`` (from :meth:`watch`); False at the deadline."""

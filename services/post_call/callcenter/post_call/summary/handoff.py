@@ -17,7 +17,11 @@ async def handoff_turns(
     db: asyncpg.Pool, call_id: str, *, first_index: int
 ) -> list[TranscriptTurn]:
     """The messages exchanged with an agent, one turn each, numbered from ``first_index``."""
-    rows = await handoff_messages(db, call_id)
+    return turns_of(await handoff_messages(db, call_id), first_index=first_index)
+
+
+def turns_of(rows: list[asyncpg.Record], *, first_index: int) -> list[TranscriptTurn]:
+    """Rows of ``handoff_messages`` as turns, numbered from ``first_index``."""
     turns = []
     for offset, row in enumerate(rows):
         if row["sender"] == "customer":

@@ -43,3 +43,7 @@ class TicketAdapter(ABC):
     @abstractmethod
     async def open(self, conn: asyncpg.Connection, ticket: NewTicket) -> Opened:
         """Open ``ticket``, or escalate the call's open ticket with it."""
+
+    async def open_many(self, conn: asyncpg.Connection, tickets: list[NewTicket]) -> list[Opened]:
+        """:meth:`open` for each of ``tickets``, in order (an adapter may do it at once)."""
+        return [await self.open(conn, ticket) for ticket in tickets]
