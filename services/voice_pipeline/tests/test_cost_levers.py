@@ -171,7 +171,7 @@ async def test_media_short_path_writes_and_reads_what_pipecats_serializer_does()
 
 async def test_media_short_path_still_refuses_a_payload_that_is_not_base64() -> None:
     serializer = await phone_serializer(fast_media=True)
-    bad = json.dumps({"event": "media", "media": {"payload": "not*base64"}})
+    bad = json.dumps({"event": "media", "media": {"payload": "AAAA*AAAA"}})
     with pytest.raises(MalformedMediaMessage):
         await serializer.deserialize(bad)
     assert serializer.malformed == "payload not base64"
