@@ -4,11 +4,18 @@
   and stops as pipecat's own analyzer on the same audio;
 * the audio chunker hands the STT the caller's audio unchanged, in fewer frames, never after
   a frame that followed it;
-* Smart Turn is not run for speech the STT has endpointed, and is run otherwise.
+* Smart Turn is not run for speech the STT has endpointed, and is run otherwise;
+* the media socket's short path (one parse and decode per message, μ-law without a resampler)
+  writes the messages pipecat's Twilio serializer writes and reads the audio it reads, and
+  still refuses what Twilio never sends;
+* the phone serializer joins the caller's audio as it arrives, every byte in order;
+* the caller's audio stops after the user turn processor, and nothing else does.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -19,12 +26,16 @@ from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from pipecat.frames.frames import (
     InputAudioRawFrame,
     InputDTMFFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
     TranscriptionFrame,
+    TTSTextFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.tests.utils import run_test
 
-from callcenter.voice_pipeline.audio_chunks import AudioChunker
+from callcenter.voice_pipeline.audio_chunks import AudioChunker, CallerAudioEnd
+from callcenter.voice_pipeline.serializer import CallSerializer, MalformedMediaMessage
 from callcenter.voice_pipeline.simulator import speech_ulaw, ulaw_to_pcm16
 from callcenter.voice_pipeline.smart_turn import SharedSmartTurn, stt_endpointed
 from callcenter.voice_pipeline.vad import InlineSileroVAD
@@ -122,3 +133,76 @@ async def test_smart_turn_runs_only_when_the_stt_has_not_endpointed(endpointed: 
     else:
         assert (analyzer.predictions, analyzer.skipped) == (1, 0)
     await analyzer.cleanup()
+
+
+async def phone_serializer(*, fast_media: bool, join_ms: int = 20) -> CallSerializer:
+    serializer = CallSerializer(
+        stream_sid="MZ" + "0" * 32,
+        call_sid="CA" + "0" * 32,
+        params=CallSerializer.InputParams(auto_hang_up=False),
+        fast_media=fast_media,
+        join_ms=join_ms,
+    )
+    await serializer.setup(SimpleNamespace(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE))
+    return serializer
+
+
+async def test_media_short_path_writes_and_reads_what_pipecats_serializer_does() -> None:
+    fast = await phone_serializer(fast_media=True)
+    pipecats = await phone_serializer(fast_media=False)
+    sent: list[float] = []
+    fast.on_audio_sent = sent.append
+    pcm = ulaw_to_pcm16(speech_ulaw("Your order ships today."))[: 40 * 16 * 5]  # 5 × 40 ms
+    for i in range(0, len(pcm), 640):
+        frame = OutputAudioRawFrame(audio=pcm[i : i + 640], sample_rate=RATE, num_channels=1)
+        message = await fast.serialize(frame)
+        assert message == await pipecats.serialize(frame)
+        assert isinstance(message, str)
+        assert json.loads(message)["media"]["payload"]  # Twilio's JSON, audio in it
+        heard, expected = await fast.deserialize(message), await pipecats.deserialize(message)
+        assert isinstance(heard, InputAudioRawFrame) and isinstance(expected, InputAudioRawFrame)
+        assert (heard.audio, heard.sample_rate) == (expected.audio, expected.sample_rate)
+    assert fast.media_out == len(sent) == 5  # each message noted as audio sent
+    clear = InterruptionFrame()
+    assert await fast.serialize(clear) == await pipecats.serialize(clear)  # barge-in: clear
+    assert await fast.serialize(OutputAudioRawFrame(b"", RATE, 1)) is None
+    assert fast.media_out == 5
+
+
+async def test_media_short_path_still_refuses_a_payload_that_is_not_base64() -> None:
+    serializer = await phone_serializer(fast_media=True)
+    bad = json.dumps({"event": "media", "media": {"payload": "AAAA*AAAA"}})
+    with pytest.raises(MalformedMediaMessage):
+        await serializer.deserialize(bad)
+    assert serializer.malformed == "payload not base64"
+    good = json.dumps(
+        {"event": "media", "media": {"payload": base64.b64encode(b"\xff" * 160).decode()}}
+    )
+    frame = await (await phone_serializer(fast_media=True)).deserialize(good)
+    assert (
+        isinstance(frame, InputAudioRawFrame) and frame.audio == b"\x00\x00" * 160
+    )  # μ-law 0xff: 0
+
+
+async def test_media_short_path_joins_the_callers_audio_in_order() -> None:
+    serializer = await phone_serializer(fast_media=True, join_ms=60)
+    pipecats = await phone_serializer(fast_media=False)
+    ulaw = speech_ulaw("Where is my order?")[: 160 * 7]  # seven 20 ms messages
+    messages = [
+        json.dumps({"event": "media", "media": {"payload": base64.b64encode(part).decode()}})
+        for part in (ulaw[i : i + 160] for i in range(0, len(ulaw), 160))
+    ]
+    frames = [await serializer.deserialize(m) for m in messages]
+    joined = [f for f in frames if f is not None]
+    assert [f is not None for f in frames] == [False, False, True] * 2 + [False]
+    expected = [await pipecats.deserialize(m) for m in messages]
+    audio = b"".join(f.audio for f in expected if isinstance(f, InputAudioRawFrame))
+    assert all(isinstance(f, InputAudioRawFrame) and f.sample_rate == RATE for f in joined)
+    assert b"".join(f.audio for f in joined) == audio[: 2 * 960]  # every byte, in order
+
+
+async def test_caller_audio_stops_after_the_turn_processor_and_nothing_else_does() -> None:
+    audio = InputAudioRawFrame(audio=b"\x01\x00" * 480, sample_rate=RATE, num_channels=1)
+    sent = [audio, InputDTMFFrame(button=KeypadEntry.ONE), audio, TTSTextFrame("hi", "")]
+    down, _ = await run_test(CallerAudioEnd(), frames_to_send=sent)
+    assert [type(f) for f in down] == [InputDTMFFrame, TTSTextFrame]

@@ -61,3 +61,14 @@ class AudioChunker(FrameProcessor):
         joined.transport_source = first.transport_source
         joined.pts = first.pts
         await self.push_frame(joined)
+
+
+class CallerAudioEnd(FrameProcessor):
+    """Drops the caller's audio (downstream); passes every other frame."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Drop caller audio; pass the rest on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame) and direction == FrameDirection.DOWNSTREAM:
+            return
+        await self.push_frame(frame, direction)

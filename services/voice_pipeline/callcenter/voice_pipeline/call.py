@@ -4,9 +4,10 @@ The socket is refused (403 before accept) without a valid ``X-Twilio-Signature``
 media URL, and closed (1008) unless the ``start`` message carries the gateway's signed token for
 this CallSid. Then one pipeline runs for the call::
 
-    Twilio in -> watchdog -> Silero VAD -> audio chunker -> Deepgram STT -> user turns (backchannel-aware
-    start, smart-turn stop) -> DTMF aggregator -> ConversationTurnProcessor -> ElevenLabs TTS
-    -> tap (audio made) -> Twilio out -> tap (words heard)
+    Twilio in -> Silero VAD -> audio chunker -> watchdog -> Deepgram STT -> user turns
+    (backchannel-aware start, smart-turn stop) -> caller audio dropped -> DTMF aggregator
+    -> ConversationTurnProcessor -> ElevenLabs TTS -> tap (audio made) -> Twilio out
+    -> tap (words heard)
 
 The session listens to the processors' events (a turn's timings, an end or a transfer asked
 for, the call too long, a provider down) and whatever ends the call (the assistant, silence, the
@@ -56,7 +57,7 @@ from callcenter.common.logging import bind_call, get_logger
 from callcenter.common.pii import redact
 from callcenter.voice_pipeline import metrics
 from callcenter.voice_pipeline.apology import ApologyCache
-from callcenter.voice_pipeline.audio_chunks import AudioChunker
+from callcenter.voice_pipeline.audio_chunks import AudioChunker, CallerAudioEnd
 from callcenter.voice_pipeline.serializer import CallSerializer
 from callcenter.voice_pipeline.smart_turn import EndpointAwareTurnStop, SharedSmartTurn
 from callcenter.voice_pipeline.speech import speech_services
@@ -179,6 +180,10 @@ class CallSession:
             else None,
             base_url=twilio.api_base_url if hang_up else None,
             params=CallSerializer.InputParams(auto_hang_up=hang_up),
+            fast_media=self.deps.config.voice_pipeline.media_fast_path,
+            join_ms=self.deps.config.voice_pipeline.stt_audio_chunk_ms
+            if self.deps.config.voice_pipeline.media_join_caller_audio
+            else 20,
         )
 
     def _pipeline(self) -> Pipeline:
@@ -190,6 +195,7 @@ class CallSession:
                 audio_in_enabled=True,
                 audio_out_enabled=True,
                 add_wav_header=False,
+                audio_out_10ms_chunks=vp.audio_out_chunk_ms // 10,
                 serializer=self.serializer,
                 allowed_origins=[],
             ),
@@ -208,11 +214,15 @@ class CallSession:
                 await self.worker.cancel(reason=self.end_reason)
 
         stt, tts = speech_services(cfg, sample_rate=self.sample_rate, tag=self.call.call_sid)
+        # Processors that only look at a frame and pass it on (or join audio) gain nothing from
+        # a queue and task of their own: in direct mode the pusher's task runs them.
+        direct = {"enable_direct_mode": vp.direct_mode_processors}
         watchdog = CallWatchdog(
             providers=[stt, tts],
             max_call_s=vp.max_call_s,
             provider_down_s=vp.provider_down_s,
             call_id=self.call.call_id,
+            **direct,
         )
         watchdog.add_event_handler("on_call_too_long", self._call_too_long)
         watchdog.add_event_handler("on_provider_down", self._provider_down)
@@ -241,28 +251,40 @@ class CallSession:
         vad = VADProcessor(
             vad_analyzer=InlineSileroVAD(energy_gate=vp.vad_energy_gate, params=vad_params)
             if vp.vad_inline
-            else SileroVADAnalyzer(params=vad_params)
+            else SileroVADAnalyzer(params=vad_params),
+            # inline VAD: nothing in it waits; a thread per call (not inline) keeps its queue
+            enable_direct_mode=vp.direct_mode_processors and vp.vad_inline,
         )
         keypad = DTMFAggregator(
-            timeout=vp.dtmf_timeout_s, termination_digit=KeypadEntry.POUND, prefix=DTMF_PREFIX
+            timeout=vp.dtmf_timeout_s,
+            termination_digit=KeypadEntry.POUND,
+            prefix=DTMF_PREFIX,
+            **direct,
         )
+        # Joined already as it arrived (the phone serializer), or here, after the VAD.
+        arrives_ms = self.serializer.join_ms if isinstance(self.serializer, CallSerializer) else 20
         chunker = (
-            [AudioChunker(chunk_ms=vp.stt_audio_chunk_ms)] if vp.stt_audio_chunk_ms > 20 else []
+            [AudioChunker(chunk_ms=vp.stt_audio_chunk_ms, **direct)]
+            if vp.stt_audio_chunk_ms > arrives_ms
+            else []
         )
+        # The watchdog needs the providers' upstream errors and the StartFrame, not every 20 ms
+        # of caller audio: after the chunker it sees a third of the frames.
         return Pipeline(
             [
                 transport.input(),
-                watchdog,
                 vad,
                 *chunker,
+                watchdog,
                 stt,
                 user_turns,
+                *([CallerAudioEnd(**direct)] if vp.caller_audio_end else []),
                 keypad,
                 self.turns,
                 tts,
-                SynthesisTap(turns=self.turns),
+                SynthesisTap(turns=self.turns, **direct),
                 transport.output(),
-                HeardTap(turns=self.turns),
+                HeardTap(turns=self.turns, **direct),
             ]
         )
 
@@ -366,6 +388,7 @@ class CallSession:
             ),
             idle_timeout_secs=None,
             enable_rtvi=False,
+            enable_turn_tracking=self.deps.config.voice_pipeline.pipeline_turn_tracking,
             check_dangling_tasks=False,
         )
         runner = WorkerRunner(handle_sigint=False, check_dangling_tasks=False)

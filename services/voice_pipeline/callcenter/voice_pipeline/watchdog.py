@@ -1,6 +1,7 @@
 """The call's watchdog: its maximum length, and speech providers that stay down.
 
-:class:`CallWatchdog` sits right after the transport input, so every ``ErrorFrame`` a processor
+:class:`CallWatchdog` sits before the speech-to-text service (after the VAD and the audio
+chunker, so it sees the caller's audio in joined frames), so every ``ErrorFrame`` the STT or TTS
 pushes upstream passes it. pipecat reconnects a dropped Deepgram or ElevenLabs socket by itself
 and reports each failed attempt with an ``ErrorFrame`` (or marks the service unusable when it
 gives up). A provider is *down* once a failure was followed by another within the retry window

@@ -153,6 +153,20 @@ class VoicePipelineSettings(Section):
     stt_audio_chunk_ms: int = Field(default=60, ge=20, le=250)
     #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
     media_deflate: bool = False
+    #: our pass-through processors (watchdog, chunker, taps), the VAD and the keypad run in
+    #: pipecat's direct mode: a frame is handled in the pusher's task, no queue and task hop each
+    direct_mode_processors: bool = True
+    #: pipecat's TurnTrackingObserver (nothing here reads it; a queue put per frame pushed)
+    pipeline_turn_tracking: bool = False
+    #: media messages parsed and decoded once, μ-law without a resampler at 8 kHz (serializer.py)
+    media_fast_path: bool = True
+    #: drop the caller's audio right after the user turn processor (nothing later uses it)
+    caller_audio_end: bool = True
+    #: join the phone caller's audio into stt_audio_chunk_ms frames as it arrives (serializer,
+    #: before the VAD); off: after the VAD (AudioChunker), the VAD seeing every 20 ms message
+    media_join_caller_audio: bool = True
+    #: the bot's audio in media messages of this many ms (pipecat's default 40)
+    audio_out_chunk_ms: int = Field(default=40, ge=20, le=100, multiple_of=20)
     #: measured CPU per call-second of this process (bench/voice_calls.py); sizes the capacity
     cpu_ms_per_call_second: float = Field(default=35.0, gt=0)
     #: cores this replica may use (its CPU limit); None: the cores the OS gives the process
