@@ -50,6 +50,7 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
+from callcenter.common.call_resume import mark_call_closing
 from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import Channel, TurnHeard
@@ -154,7 +155,7 @@ class CallSession:
                 bus=deps.bus, first_timeout_s=cfg.voice_pipeline.turn_timeout_s
             ),
             settings=cfg.voice_pipeline,
-            greeting=cfg.conversation.greeting,
+            greeting=cfg.voice_pipeline.resume_text if call.resume else cfg.conversation.greeting,
             apology=deps.apology,
             can_hand_over=self.can_hand_over(),
         )
@@ -292,6 +293,18 @@ class CallSession:
         if self.end_reason is None:
             self.end_reason = reason
 
+    async def _closing(self, reason: str) -> None:
+        """Before the socket closes on purpose: the stream's end is not to be resumed."""
+        try:
+            await mark_call_closing(
+                self.deps.redis,
+                key_prefix=self.deps.config.redis.key_prefix,
+                call_id=self.call.call_id,
+                reason=reason,
+            )
+        except Exception:
+            log.warning("call not marked closing (Redis)", call_id=self.call.call_id)
+
     # ----- what the processors tell ------------------------------------------------------------
 
     async def _call_too_long(self, _watchdog: CallWatchdog) -> None:
@@ -302,6 +315,7 @@ class CallSession:
 
     async def _end_requested(self, _turns: ConversationTurnProcessor, reason: str) -> None:
         self._set_reason(reason)
+        await self._closing(reason)
         if self.worker is not None:
             await self.worker.queue_frame(EndFrame())
             self._spawn_cancel_after(8.0)
@@ -335,6 +349,7 @@ class CallSession:
             await self._end_requested(turns, fallback)
             return
         self.transferred = True
+        await self._closing("transferred")
         self.serializer.suppress_hang_up()
         self._set_reason("transferred")
         if self.worker is not None:
@@ -430,6 +445,7 @@ class CallSession:
     async def stop(self) -> None:
         """Service shutdown: end the call (the caller is handed back to Twilio)."""
         self._set_reason("service_shutdown")
+        await self._closing("service_shutdown")
         if self.worker is not None:
             await self.worker.cancel(reason="service shutdown")
 
@@ -475,6 +491,7 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         stream_sid=start["streamSid"] if isinstance(start.get("streamSid"), str) else "",
         from_number=trusted.from_number,
         started=time.monotonic(),
+        resume=trusted.resume,
     )
     return CallSession(deps=deps, websocket=websocket, call=call)
 
