@@ -167,21 +167,20 @@ async def test_a_call_whose_replica_died_is_resumed_each_resume_opening_one_stre
 
     # the replica died: no closing mark, no ended claim, the row active -> a fresh stream
     lost = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
-    resumed = _resumed_stream(lost.text)
-    assert resumed["call_id"] == call_id and resumed["token"] != first_token
-    trusted = await open_stream(resumed["token"])
-    assert (trusted.call_id, trusted.resume) == (call_id, 1)
-    for stale in (resumed["token"], first_token):  # replayed: this resume's and the first's
-        with pytest.raises(UntrustedStream):
-            await open_stream(stale)
-
-    # lost again: a second resume; the first resume's token is stale from now on
+    unused = _resumed_stream(lost.text)
+    assert unused["call_id"] == call_id and unused["token"] != first_token
+    # that resumed stream never opened (its replica refused it too): lost again, resumed again;
+    # the unused token is stale from now on, though its stream was never claimed
     again = _resumed_stream(
         (await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))).text
     )
     with pytest.raises(UntrustedStream):
-        await open_stream(resumed["token"])
-    assert (await open_stream(again["token"])).resume == 2
+        await open_stream(unused["token"])
+    trusted = await open_stream(again["token"])
+    assert (trusted.call_id, trusted.resume) == (call_id, 2)
+    for stale in (again["token"], first_token):  # replayed: this resume's and the first's
+        with pytest.raises(UntrustedStream):
+            await open_stream(stale)
 
     # the limit (voice_pipeline.max_resumes, 2 by default): the third loss hangs up
     assert config.voice_pipeline.max_resumes == 2
