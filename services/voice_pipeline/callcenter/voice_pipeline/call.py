@@ -387,7 +387,7 @@ class CallSession:
             self.deps.redis,
             key_prefix=self.deps.config.redis.key_prefix,
             call_id=self.call.call_id,
-            turns=len(self.turns.turns),
+            turns=self.call.turns_before + len(self.turns.turns),
         )
 
     # ----- the call's life ---------------------------------------------------------------------
@@ -433,7 +433,7 @@ class CallSession:
             key_prefix=self.deps.config.redis.key_prefix,
             call_id=self.call.call_id,
             reason=self.end_reason or "stream_closed",
-            turn_count=len(self.turns.turns),
+            turn_count=self.call.turns_before + len(self.turns.turns),
             channel=self.channel,
         )
         if self.websocket.client_state.name == "CONNECTED":
@@ -492,6 +492,7 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         from_number=trusted.from_number,
         started=time.monotonic(),
         resume=trusted.resume,
+        turns_before=trusted.turns_before,
     )
     return CallSession(deps=deps, websocket=websocket, call=call)
 

@@ -85,3 +85,5 @@ class CallInfo:
     started: float = field(default_factory=time.monotonic)
     #: 0 for the call's first media stream, n for its n-th resumed one (after a replica died)
     resume: int = 0
+    #: caller turns of the call's earlier streams (a resumed call counts on from them)
+    turns_before: int = 0

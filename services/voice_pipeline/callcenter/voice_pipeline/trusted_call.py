@@ -46,6 +46,8 @@ class TrustedCall:
     to_number: str | None
     #: 0 for the call's first stream, n for its n-th resumed stream (no greeting then)
     resume: int = 0
+    #: the caller turns the call's earlier streams had (``call:{id}:turns``), for call.ended
+    turns_before: int = 0
 
 
 async def resolve_trusted_call(
@@ -87,12 +89,17 @@ async def resolve_trusted_call(
         stream_id=call_sid,
         resume=grant.resume,
     )
+    turns_before = 0
+    if grant.resume:
+        key = f"{config.redis.key_prefix}call:{grant.call_id}:turns"
+        turns_before = int(await redis.get(key) or 0)
     return TrustedCall(
         call_id=grant.call_id,
         call_sid=call_sid,
         from_number=row["from_number"],
         to_number=row["to_number"],
         resume=grant.resume,
+        turns_before=turns_before,
     )
 
 
