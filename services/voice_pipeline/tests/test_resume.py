@@ -1,7 +1,7 @@
 """A phone call survives its voice replica dying: the stream resumes on another replica.
 
 Two voice replicas behind one public media URL (a TCP balancer that sends each socket to the
-first replica that takes the connection, as a load balancer in front of healthy pods does), a
+first replica whose ``/readyz`` answers 200, as a Kubernetes Service routes to ready pods), a
 gateway, conversation and tools, the vendor stand-ins. The replica holding a call is SIGKILLed:
 the media socket closes without the pipeline ending the call, Twilio's stand-in requests the
 ``<Connect action>``, the gateway answers a fresh stream for the same call, the other replica
@@ -9,7 +9,8 @@ takes it and says the resume line (not the greeting), and the conversation goes 
 a follow-up that needs the identity verified before the kill is answered without verifying again.
 Post-call's view (the events) is one call: one call.started, one call.ended, turn indexes that
 continue across the two streams. A call the pipeline ends on purpose (goodbye) is not resumed;
-nor is a call past the resume limit.
+nor is a call past the resume limit. A replica stopped by SIGTERM (a rolling deploy) hands its
+calls to a replica with room the same way; the last replica ends them as before.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 
 from bench._namespace import remove_namespace
@@ -42,7 +44,7 @@ FOLLOW_UP = "What are my recent orders?"
 
 
 class Balancer:
-    """The public media URL: each connection goes to the first replica that accepts it."""
+    """The public media URL: each connection goes to the first ready replica."""
 
     def __init__(self, *, port: int, backends: list[int]) -> None:
         self.port = port
@@ -60,8 +62,11 @@ class Balancer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         for port in self.backends:
             try:
+                async with httpx.AsyncClient(timeout=2.0) as client:
+                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code != 200:
+                        continue  # draining (or full): the next one
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
+            except (OSError, httpx.HTTPError):
                 continue  # that replica is gone: the next one
             break
         else:
@@ -220,11 +225,11 @@ async def test_a_call_resumes_on_another_replica_when_its_replica_is_killed(
     assert "ORD-1001" in first["assistant_text"] or "shipped" in first["assistant_text"].lower()
 
     said_before = len(system.elevenlabs.texts)
+    killed = loop.time()
     system.voices[0].kill()  # the replica holding the call (the balancer's first choice)
     await asyncio.wait_for(caller.resumed.wait(), timeout=30)
     assert caller.streams == 2
-    resumed_at = loop.time()
-    resumed = await caller.wait_for_bot(after=resumed_at - 0.1, timeout_s=30)
+    resumed = await caller.wait_for_bot(after=killed, timeout_s=30)
     assert resumed.seconds > 0.5
     said_after = " ".join(system.elevenlabs.texts[said_before:])
     assert resume_line in said_after and greeting not in said_after
@@ -249,11 +254,55 @@ async def test_a_call_resumes_on_another_replica_when_its_replica_is_killed(
     assert len(ended) == 1 and ended[0]["turn_count"] >= 2, ended
 
 
+async def _running(proc: ServiceProcess) -> None:
+    """Start a replica an earlier test stopped (as the deployment's supervisor would)."""
+    if proc.proc is None or proc.proc.poll() is not None:
+        proc.start(wait=False)
+        await asyncio.to_thread(proc.wait_ready, timeout_s=90)
+
+
+async def test_a_rolling_deploy_hands_live_calls_to_a_replica_with_room(
+    two_replicas: TwoReplicaSystem, events: EventLog
+) -> None:
+    system = two_replicas
+    first, second = system.voices
+    await _running(first)
+    await _running(second)
+    caller = system.caller()
+    await caller.call()
+    call_id = caller.parameters["call_id"]
+    await caller.wait_for_bot(timeout_s=30)
+    said_before = len(system.elevenlabs.texts)
+
+    signalled = asyncio.get_running_loop().time()
+    stopping = asyncio.ensure_future(asyncio.to_thread(first.stop))  # SIGTERM, the call's replica
+    await asyncio.wait_for(caller.resumed.wait(), timeout=30)
+    await stopping
+    await caller.wait_for_bot(after=signalled, timeout_s=30)
+    assert system.config.voice_pipeline.resume_text in " ".join(
+        system.elevenlabs.texts[said_before:]
+    )
+    assert caller.streams == 2 and not events.of("call.ended", call_id)
+
+    # the last replica stops: nowhere to hand the call to, so it is ended (as before)
+    caller.resumed.clear()
+    await asyncio.to_thread(second.stop)
+    ended = await events.wait_for("call.ended", call_id)
+    deadline = asyncio.get_running_loop().time() + 30
+    while not _hangs_up(caller.after_stream):  # the action: not resumed, hung up
+        assert asyncio.get_running_loop().time() < deadline, caller.after_stream
+        await asyncio.sleep(0.05)
+    assert ended[0]["reason"] == "service_shutdown" and caller.streams == 2
+    await events.settled()
+    assert len(events.of("call.ended", call_id)) == 1
+
+
 async def test_the_resume_limit_holds_when_every_replica_dies(
     two_replicas: TwoReplicaSystem, events: EventLog
 ) -> None:
     system = two_replicas
-    system.voices[0].kill()  # (already, by the test before; this one runs on its own too)
+    system.voices[0].kill()  # (stopped by the tests before; this one runs on its own too)
+    await _running(system.voices[1])
     caller = system.caller()
     await caller.call()
     call_id = caller.parameters["call_id"]

@@ -144,6 +144,8 @@ class CallSession:
         self.call = call
         self.end_reason: str | None = None
         self.transferred = False
+        #: closed on shutdown for another replica to resume (:meth:`hand_off`): not ended here
+        self.handed_off = False
         self.finished = asyncio.Event()
         self._later: asyncio.Task[None] | None = None
         self.worker: PipelineWorker | None = None
@@ -426,21 +428,37 @@ class CallSession:
         self._set_reason("caller_hung_up" if self.serializer.stopped else "stream_closed")
         if self.turns.greeting_audio_at is not None:
             metrics.GREETING_MS.observe((self.turns.greeting_audio_at - self.call.started) * 1000)
-        await end_call(
-            bus=self.deps.bus,
-            redis=self.deps.redis,
-            db=self.deps.db,
-            key_prefix=self.deps.config.redis.key_prefix,
-            call_id=self.call.call_id,
-            reason=self.end_reason or "stream_closed",
-            turn_count=self.call.turns_before + len(self.turns.turns),
-            channel=self.channel,
-        )
+        if self.handed_off:
+            log.info("call handed to another replica", call_id=self.call.call_id)
+        else:
+            await end_call(
+                bus=self.deps.bus,
+                redis=self.deps.redis,
+                db=self.deps.db,
+                key_prefix=self.deps.config.redis.key_prefix,
+                call_id=self.call.call_id,
+                reason=self.end_reason or "stream_closed",
+                turn_count=self.call.turns_before + len(self.turns.turns),
+                channel=self.channel,
+            )
         if self.websocket.client_state.name == "CONNECTED":
             try:
                 await self.websocket.close()
             except Exception:
                 pass
+
+    async def hand_off(self) -> None:
+        """Service shutdown with room elsewhere: close the media socket, leave the call up.
+
+        Twilio then requests the ``<Connect action>`` and the gateway resumes the stream on
+        another replica (``callcenter.common.call_resume``), where the caller hears the resume
+        line and the conversation goes on.
+        """
+        self.handed_off = True
+        self.serializer.suppress_hang_up()
+        self._set_reason("handed_off")
+        if self.worker is not None:
+            await self.worker.cancel(reason="handed to another replica")
 
     async def stop(self) -> None:
         """Service shutdown: end the call (the caller is handed back to Twilio)."""
