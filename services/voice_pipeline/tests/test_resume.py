@@ -28,6 +28,7 @@ import pytest
 from bench._namespace import remove_namespace
 from callcenter.common.bus import Bus
 from callcenter.common.config import CallCenterConfig
+from callcenter.common.db import create_pool
 from tests.fakes.deepgram_server import DeepgramFake
 from tests.fakes.elevenlabs_server import ElevenLabsFake
 from tests.fakes.twilio_caller import TwilioCaller, phone_env
@@ -94,6 +95,7 @@ class TwoReplicaSystem:
     config: CallCenterConfig
     bus: Bus
     redis: object
+    db: object
 
     def caller(self) -> TwilioCaller:
         return TwilioCaller(
@@ -138,10 +140,12 @@ async def two_replicas(
     ).start()
     bus = await Bus.connect(config.nats, name="resume-tests")
     redis = aioredis.Redis.from_url(config.redis.url, decode_responses=True)
+    ports["post_call"] = int(env["CALLCENTER_POST_CALL__HEALTH_PORT"])
     procs = [
         ServiceProcess(name, env=env, port=ports[name], tag=namespace.tag).start(wait=False)
-        for name in ("tools", "conversation", "gateway")
+        for name in ("tools", "conversation", "gateway", "post_call")
     ]
+    db = await create_pool(config.database)
     voices = [
         ServiceProcess(
             "voice_pipeline",
@@ -163,12 +167,14 @@ async def two_replicas(
             config=config,
             bus=bus,
             redis=redis,
+            db=db,
         )
     finally:
         await asyncio.to_thread(stop_together, reversed([*procs, *voices]))
         await balancer.stop()
         await bus.drain()
         await redis.aclose()
+        await db.close()
         if os.environ.get("KEEP_TEST_SCHEMA") != "1":
             await remove_namespace(config)
 
@@ -252,6 +258,19 @@ async def test_a_call_resumes_on_another_replica_when_its_replica_is_killed(
     assert len(events.of("call.started", call_id)) == 1
     ended = events.of("call.ended", call_id)
     assert len(ended) == 1 and ended[0]["turn_count"] >= 2, ended
+    # post-call's transcript: the turns of both streams, none overwritten
+    deadline = loop.time() + 30
+    while len(stored := await _transcript(system, call_id)) < 2:
+        assert loop.time() < deadline, stored
+        await asyncio.sleep(0.1)
+    assert stored == [(first["turn_index"], FIRST), (first["turn_index"] + 1, FOLLOW_UP)]
+
+
+async def _transcript(system: TwoReplicaSystem, call_id: str) -> list[tuple[int, str]]:
+    rows = await system.db.fetch(
+        "SELECT turn_index, user_text FROM turns WHERE call_id = $1 ORDER BY turn_index", call_id
+    )
+    return [(row["turn_index"], row["user_text"]) for row in rows]
 
 
 async def _running(proc: ServiceProcess) -> None:
