@@ -33,7 +33,9 @@ def test_other_tokens_are_refused(token_for: str, secret: bytes, call_sid: str, 
         verify_stream_token(SECRET, token, call_sid=call_sid, now=now)
 
 
-@pytest.mark.parametrize("token", [None, "", "a.b.c", "a" * 20000, "c1.CA1.notanumber.00"])
+@pytest.mark.parametrize(
+    "token", [None, "", "a.b.c", "a" * 20000, "c1.CA1.notanumber.00", "c1.CA1.1.r1.é"]
+)
 def test_malformed_tokens_are_refused(token: str | None) -> None:
     with pytest.raises(InvalidStreamToken):
         verify_stream_token(SECRET, token, call_sid="CA1")

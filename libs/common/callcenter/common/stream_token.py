@@ -88,7 +88,8 @@ def verify_stream_grant(
         raise InvalidStreamToken("malformed stream token")
     *body, mac = parts
     call_id, token_sid, expires_s = body[:3]
-    if not hmac.compare_digest(_mac(secret, ".".join(body)), mac):
+    # as bytes: compare_digest raises TypeError on a str with non-ASCII characters
+    if not hmac.compare_digest(_mac(secret, ".".join(body)).encode(), mac.encode()):
         raise InvalidStreamToken("bad stream token signature")
     resume_s = body[3] if len(body) == 4 else "r0"
     try:
