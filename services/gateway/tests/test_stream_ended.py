@@ -300,3 +300,20 @@ async def test_a_caller_refused_at_the_media_socket_hears_the_overflow_message(
     assert admitted.after_stream is not None
     assert admitted.said_after_stream() == [] and _hangs_up(admitted.after_stream)
     assert len(admitted.bot) >= 2  # it did run: greeting, reprompt, goodbye were spoken
+
+
+async def test_a_lost_call_hears_the_overflow_message_when_no_replica_has_room(
+    webhooks: Webhooks, config: CallCenterConfig, redis_client: Any
+) -> None:
+    from callcenter.common.voice_load import forget_voice_replica, report_voice_load
+
+    prefix = config.redis.key_prefix
+    call_sid, call_id, _ = await _admitted_call(webhooks, config, redis_client)
+    await report_voice_load(redis_client, key_prefix=prefix, replica="full", active=2, capacity=2)
+    try:
+        lost = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
+    finally:
+        await forget_voice_replica(redis_client, key_prefix=prefix, replica="full")
+    assert _said(lost.text) == [config.voice_pipeline.overflow_text] and _hangs_up(lost.text)
+    assert "<Connect" not in lost.text
+    assert not await redis_client.exists(f"{prefix}call:{call_id}:resumes")  # none spent

@@ -11,7 +11,8 @@ replica was full between the webhook and the media socket, so the socket was ref
 the overflow message. A call that ran and whose stream ended without the pipeline ending it (its
 voice replica died: SIGKILL, OOM, node loss) is resumed: a fresh ``<Connect><Stream>`` with a
 token for that resume, which another replica takes, saying the resume line instead of the
-greeting (``callcenter.common.call_resume``); at most ``voice_pipeline.max_resumes`` times. A call
+greeting (``callcenter.common.call_resume``); at most ``voice_pipeline.max_resumes`` times, and
+only while some replica has room (else the overflow message). A call
 the pipeline ended on purpose (goodbye, transfer, silence: the ``closing`` mark, set before the
 socket closed), or that has ended, is just hung up (no second greeting, nothing replayed).
 ``/twilio/status`` is the call's status callback: a final status ends the call (call.ended once
@@ -107,7 +108,8 @@ def _connect_stream(
 async def stream_ended(request: Request, deps: Deps) -> Response:
     """What a call hears once its media stream ended.
 
-    The overflow message if it never ran; a resumed stream if its replica died mid-call; else
+    The overflow message if it never ran (or lost its stream while every replica is full); a
+    resumed stream if its replica died mid-call; else
     nothing (hang up).
     """
     form = await verified_form(request, deps)
@@ -123,35 +125,34 @@ async def stream_ended(request: Request, deps: Deps) -> Response:
             call_sid=call_sid,
         )
         twiml.say(deps.config.voice_pipeline.overflow_text)
-    elif call_id is not None and (resume := await _resume_granted(deps, call_id, call_sid)):
-        secret = stream_token_secret(deps.config)
-        assert secret is not None  # verified_form needs twilio.auth_token
-        log.warning("media stream lost mid-call: resumed", call_id=call_id, resume=resume)
-        return _connect_stream(
-            deps, secret=secret, call_id=call_id, call_sid=call_sid, resume=resume
-        )
+    elif call_id is not None and await _resumable(deps, call_id, call_sid):
+        if (busy := await voice_overflow(deps)) is not None:
+            return busy  # no replica could take the stream: the overflow message, not silence
+        prefix = deps.config.redis.key_prefix
+        resume = await grant_resume(deps.redis, key_prefix=prefix, call_id=call_id)
+        if resume <= deps.config.voice_pipeline.max_resumes:
+            secret = stream_token_secret(deps.config)
+            assert secret is not None  # verified_form needs twilio.auth_token
+            log.warning("media stream lost mid-call: resumed", call_id=call_id, resume=resume)
+            return _connect_stream(
+                deps, secret=secret, call_id=call_id, call_sid=call_sid, resume=resume
+            )
+        log.warning("media stream lost again: resume limit reached", call_id=call_id)
     twiml.hangup()
     return Response(content=str(twiml), media_type="application/xml")
 
 
-async def _resume_granted(deps: GatewayDeps, call_id: str, call_sid: str) -> int:
-    """The number of the resumed stream granted to a call that lost its stream (0: none).
+async def _resumable(deps: GatewayDeps, call_id: str, call_sid: str) -> bool:
+    """Whether a call that lost its stream may get another (limits aside: the caller counts).
 
     Only a call that is still live: not ended (the shared claim, the row), not being ended on
-    purpose by its pipeline (the ``closing`` mark), resumed fewer than ``max_resumes`` times.
+    purpose by its pipeline (the ``closing`` mark), and resuming is on (``max_resumes`` > 0).
     """
-    limit = deps.config.voice_pipeline.max_resumes
-    if limit == 0 or await deps.redis.exists(closing_key(deps.config.redis.key_prefix, call_id)):
-        return 0
-    if await call_has_ended(deps, call_id=call_id, call_sid=call_sid):
-        return 0
-    resume = await grant_resume(
-        deps.redis, key_prefix=deps.config.redis.key_prefix, call_id=call_id
-    )
-    if resume > limit:
-        log.warning("media stream lost again: resume limit reached", call_id=call_id)
-        return 0
-    return resume
+    if deps.config.voice_pipeline.max_resumes == 0:
+        return False
+    if await deps.redis.exists(closing_key(deps.config.redis.key_prefix, call_id)):
+        return False
+    return not await call_has_ended(deps, call_id=call_id, call_sid=call_sid)
 
 
 async def _recorded_call_id(deps: GatewayDeps, call_sid: str) -> str | None:
