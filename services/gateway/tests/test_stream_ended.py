@@ -42,9 +42,11 @@ ACCOUNT_SID = "AC" + "3" * 32
 class Webhooks:
     """Signed Twilio webhooks to an in-process gateway."""
 
-    def __init__(self, *, app: Any, public_base_url: str) -> None:
+    def __init__(self, *, app: Any, config: CallCenterConfig, db: Any) -> None:
         self.app = app
-        self.base = public_base_url.rstrip("/")
+        self.config = config
+        self.db = db
+        self.base = config.gateway.public_base_url.rstrip("/")
 
     async def post(self, path: str, form: dict[str, str], *, signed: bool = True) -> httpx.Response:
         signature = RequestValidator(TOKEN).compute_signature(self.base + path, form)
@@ -78,7 +80,7 @@ async def webhooks(
         update={"twilio": config.twilio.model_copy(update={"auth_token": SecretStr(TOKEN)})}
     )
     deps = GatewayDeps(config=cfg, bus=bus, redis=redis_client, db=db_pool, readiness=Readiness())
-    yield Webhooks(app=create_app(deps), public_base_url=cfg.gateway.public_base_url)
+    yield Webhooks(app=create_app(deps), config=cfg, db=db_pool)
 
 
 def _said(twiml: str) -> list[str]:
@@ -110,10 +112,94 @@ async def test_the_stream_end_says_the_overflow_message_only_to_a_call_no_replic
     assert ended.status_code == 200
     assert _said(ended.text) == [config.voice_pipeline.overflow_text] and _hangs_up(ended.text)
 
+    # the replica ended it on purpose (goodbye): marked closing before its socket closed
+    await redis_client.set(f"{config.redis.key_prefix}call:{served_id}:closing", "goodbye")
     ended = await webhooks.post("/twilio/stream-ended", _form(served, "in-progress"))
     assert ended.status_code == 200
     assert _said(ended.text) == [] and _hangs_up(ended.text)  # no greeting, nothing replayed
     assert "<Connect" not in ended.text and "<Play" not in ended.text
+
+
+async def _admitted_call(webhooks: Webhooks, config: CallCenterConfig, redis_client: Any) -> tuple:
+    """A call whose first stream a replica took: (CallSid, call_id, first stream's token)."""
+    from callcenter.voice_pipeline.trusted_call import resolve_trusted_call
+
+    call_sid = "CA" + uuid.uuid4().hex
+    answer = await webhooks.post("/twilio/voice", _form(call_sid, "ringing"))
+    params = {
+        p.attrib["name"]: p.attrib["value"]
+        for p in ElementTree.fromstring(answer.text).iter("Parameter")
+    }
+    trusted = await resolve_trusted_call(
+        config=webhooks.config,
+        redis=redis_client,
+        db=webhooks.db,
+        token=params["token"],
+        call_sid=call_sid,
+    )
+    assert trusted.call_id == params["call_id"] and trusted.resume == 0
+    return call_sid, trusted.call_id, params["token"]
+
+
+def _resumed_stream(twiml: str) -> dict[str, str]:
+    """The ``<Parameter>``s of a resumed ``<Connect action><Stream>`` (fails on anything else)."""
+    connect = ElementTree.fromstring(twiml).find("./Connect")
+    assert connect is not None and connect.attrib["action"].endswith("/twilio/stream-ended"), twiml
+    assert _said(twiml) == [] and not _hangs_up(twiml)
+    return {p.attrib["name"]: p.attrib["value"] for p in connect.iter("Parameter")}
+
+
+async def test_a_call_whose_replica_died_is_resumed_each_resume_opening_one_stream(
+    webhooks: Webhooks, config: CallCenterConfig, redis_client: Any
+) -> None:
+    from callcenter.voice_pipeline.trusted_call import UntrustedStream, resolve_trusted_call
+
+    call_sid, call_id, first_token = await _admitted_call(webhooks, config, redis_client)
+
+    async def open_stream(token: str):  # noqa: ANN202
+        return await resolve_trusted_call(
+            config=webhooks.config,
+            redis=redis_client,
+            db=webhooks.db,
+            token=token,
+            call_sid=call_sid,
+        )
+
+    # the replica died: no closing mark, no ended claim, the row active -> a fresh stream
+    lost = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
+    unused = _resumed_stream(lost.text)
+    assert unused["call_id"] == call_id and unused["token"] != first_token
+    # that resumed stream never opened (its replica refused it too): lost again, resumed again;
+    # the unused token is stale from now on, though its stream was never claimed
+    again = _resumed_stream(
+        (await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))).text
+    )
+    with pytest.raises(UntrustedStream):
+        await open_stream(unused["token"])
+    trusted = await open_stream(again["token"])
+    assert (trusted.call_id, trusted.resume) == (call_id, 2)
+    for stale in (again["token"], first_token):  # replayed: this resume's and the first's
+        with pytest.raises(UntrustedStream):
+            await open_stream(stale)
+
+    # the limit (voice_pipeline.max_resumes, 2 by default): the third loss hangs up
+    assert config.voice_pipeline.max_resumes == 2
+    third = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
+    assert "<Connect" not in third.text and _hangs_up(third.text)
+
+
+async def test_a_call_that_ended_or_is_ending_on_purpose_is_not_resumed(
+    webhooks: Webhooks, config: CallCenterConfig, redis_client: Any
+) -> None:
+    prefix = config.redis.key_prefix
+    closing_sid, closing_id, _ = await _admitted_call(webhooks, config, redis_client)
+    await redis_client.set(f"{prefix}call:{closing_id}:closing", "transferred")
+    ended_sid, ended_id, _ = await _admitted_call(webhooks, config, redis_client)
+    await webhooks.post("/twilio/status", _form(ended_sid, "completed"))  # ends the call
+    assert await redis_client.exists(f"{prefix}call:{ended_id}:ended")
+    for call_sid in (closing_sid, ended_sid):
+        answer = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
+        assert "<Connect" not in answer.text and _hangs_up(answer.text), answer.text
 
 
 async def test_the_stream_end_trusts_only_a_signed_request_and_the_servers_own_record(
@@ -214,3 +300,20 @@ async def test_a_caller_refused_at_the_media_socket_hears_the_overflow_message(
     assert admitted.after_stream is not None
     assert admitted.said_after_stream() == [] and _hangs_up(admitted.after_stream)
     assert len(admitted.bot) >= 2  # it did run: greeting, reprompt, goodbye were spoken
+
+
+async def test_a_lost_call_hears_the_overflow_message_when_no_replica_has_room(
+    webhooks: Webhooks, config: CallCenterConfig, redis_client: Any
+) -> None:
+    from callcenter.common.voice_load import forget_voice_replica, report_voice_load
+
+    prefix = config.redis.key_prefix
+    call_sid, call_id, _ = await _admitted_call(webhooks, config, redis_client)
+    await report_voice_load(redis_client, key_prefix=prefix, replica="full", active=2, capacity=2)
+    try:
+        lost = await webhooks.post("/twilio/stream-ended", _form(call_sid, "in-progress"))
+    finally:
+        await forget_voice_replica(redis_client, key_prefix=prefix, replica="full")
+    assert _said(lost.text) == [config.voice_pipeline.overflow_text] and _hangs_up(lost.text)
+    assert "<Connect" not in lost.text
+    assert not await redis_client.exists(f"{prefix}call:{call_id}:resumes")  # none spent

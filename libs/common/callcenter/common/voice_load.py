@@ -48,3 +48,23 @@ async def voice_has_room(redis: aioredis.Redis, *, key_prefix: str) -> bool:
         except (ValueError, KeyError, TypeError):
             continue
     return not fresh or any(active < capacity for active, capacity in fresh)
+
+
+async def room_elsewhere(redis: aioredis.Redis, *, key_prefix: str, replica: str) -> int:
+    """How many more calls the other replicas that reported lately can take (0: none known).
+
+    Unlike :func:`voice_has_room`, no report is no room: a replica handing its calls over on
+    shutdown needs evidence that another one takes them.
+    """
+    now = time.time()
+    free = 0
+    for name, raw in (await redis.hgetall(key_prefix + KEY)).items():
+        if (name.decode() if isinstance(name, bytes) else name) == replica:
+            continue
+        try:
+            entry = json.loads(raw)
+            if now - float(entry["at"]) <= FRESH_S:
+                free += max(int(entry["capacity"]) - int(entry["active"]), 0)
+        except (ValueError, KeyError, TypeError):
+            continue
+    return free

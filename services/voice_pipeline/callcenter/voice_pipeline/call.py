@@ -50,6 +50,7 @@ from twilio.request_validator import RequestValidator
 
 from callcenter.common.bus import Bus
 from callcenter.common.call_end import end_call, record_turn_count
+from callcenter.common.call_resume import mark_call_closing
 from callcenter.common.clients import ConversationClient
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.events import Channel, TurnHeard
@@ -143,6 +144,8 @@ class CallSession:
         self.call = call
         self.end_reason: str | None = None
         self.transferred = False
+        #: closed on shutdown for another replica to resume (:meth:`hand_off`): not ended here
+        self.handed_off = False
         self.finished = asyncio.Event()
         self._later: asyncio.Task[None] | None = None
         self.worker: PipelineWorker | None = None
@@ -154,7 +157,7 @@ class CallSession:
                 bus=deps.bus, first_timeout_s=cfg.voice_pipeline.turn_timeout_s
             ),
             settings=cfg.voice_pipeline,
-            greeting=cfg.conversation.greeting,
+            greeting=cfg.voice_pipeline.resume_text if call.resume else cfg.conversation.greeting,
             apology=deps.apology,
             can_hand_over=self.can_hand_over(),
         )
@@ -292,6 +295,18 @@ class CallSession:
         if self.end_reason is None:
             self.end_reason = reason
 
+    async def _closing(self, reason: str) -> None:
+        """Before the socket closes on purpose: the stream's end is not to be resumed."""
+        try:
+            await mark_call_closing(
+                self.deps.redis,
+                key_prefix=self.deps.config.redis.key_prefix,
+                call_id=self.call.call_id,
+                reason=reason,
+            )
+        except Exception:
+            log.warning("call not marked closing (Redis)", call_id=self.call.call_id)
+
     # ----- what the processors tell ------------------------------------------------------------
 
     async def _call_too_long(self, _watchdog: CallWatchdog) -> None:
@@ -302,6 +317,7 @@ class CallSession:
 
     async def _end_requested(self, _turns: ConversationTurnProcessor, reason: str) -> None:
         self._set_reason(reason)
+        await self._closing(reason)
         if self.worker is not None:
             await self.worker.queue_frame(EndFrame())
             self._spawn_cancel_after(8.0)
@@ -335,6 +351,7 @@ class CallSession:
             await self._end_requested(turns, fallback)
             return
         self.transferred = True
+        await self._closing("transferred")
         self.serializer.suppress_hang_up()
         self._set_reason("transferred")
         if self.worker is not None:
@@ -372,7 +389,7 @@ class CallSession:
             self.deps.redis,
             key_prefix=self.deps.config.redis.key_prefix,
             call_id=self.call.call_id,
-            turns=len(self.turns.turns),
+            turns=self.call.turns_before + len(self.turns.turns),
         )
 
     # ----- the call's life ---------------------------------------------------------------------
@@ -411,25 +428,42 @@ class CallSession:
         self._set_reason("caller_hung_up" if self.serializer.stopped else "stream_closed")
         if self.turns.greeting_audio_at is not None:
             metrics.GREETING_MS.observe((self.turns.greeting_audio_at - self.call.started) * 1000)
-        await end_call(
-            bus=self.deps.bus,
-            redis=self.deps.redis,
-            db=self.deps.db,
-            key_prefix=self.deps.config.redis.key_prefix,
-            call_id=self.call.call_id,
-            reason=self.end_reason or "stream_closed",
-            turn_count=len(self.turns.turns),
-            channel=self.channel,
-        )
+        if self.handed_off:
+            log.info("call handed to another replica", call_id=self.call.call_id)
+        else:
+            await end_call(
+                bus=self.deps.bus,
+                redis=self.deps.redis,
+                db=self.deps.db,
+                key_prefix=self.deps.config.redis.key_prefix,
+                call_id=self.call.call_id,
+                reason=self.end_reason or "stream_closed",
+                turn_count=self.call.turns_before + len(self.turns.turns),
+                channel=self.channel,
+            )
         if self.websocket.client_state.name == "CONNECTED":
             try:
                 await self.websocket.close()
             except Exception:
                 pass
 
+    async def hand_off(self) -> None:
+        """Service shutdown with room elsewhere: close the media socket, leave the call up.
+
+        Twilio then requests the ``<Connect action>`` and the gateway resumes the stream on
+        another replica (``callcenter.common.call_resume``), where the caller hears the resume
+        line and the conversation goes on.
+        """
+        self.handed_off = True
+        self.serializer.suppress_hang_up()
+        self._set_reason("handed_off")
+        if self.worker is not None:
+            await self.worker.cancel(reason="handed to another replica")
+
     async def stop(self) -> None:
         """Service shutdown: end the call (the caller is handed back to Twilio)."""
         self._set_reason("service_shutdown")
+        await self._closing("service_shutdown")
         if self.worker is not None:
             await self.worker.cancel(reason="service shutdown")
 
@@ -475,6 +509,8 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         stream_sid=start["streamSid"] if isinstance(start.get("streamSid"), str) else "",
         from_number=trusted.from_number,
         started=time.monotonic(),
+        resume=trusted.resume,
+        turns_before=trusted.turns_before,
     )
     return CallSession(deps=deps, websocket=websocket, call=call)
 

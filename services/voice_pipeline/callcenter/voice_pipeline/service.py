@@ -1,8 +1,12 @@
 """Run the voice pipeline: the Twilio and browser media sockets, one Pipecat pipeline per call.
 
 Readiness is false while draining or at capacity (:mod:`callcenter.voice_pipeline.capacity`:
-a stream beyond it is refused with 1013 "try again later"); SIGTERM stops taking calls and ends
-the ones in progress (each publishes call.ended), then drains NATS.
+a stream beyond it is refused with 1013 "try again later"); SIGTERM stops taking calls and hands
+the ones in progress to the other replicas, as many as they have room for: their media sockets
+close without the calls ending, and Twilio's ``<Connect action>`` resumes each on another replica
+(``callcenter.common.call_resume``; off with ``voice_pipeline.max_resumes`` 0 or
+``voice_pipeline.hand_off_on_shutdown`` false). It ends the rest (each publishes call.ended),
+then drains NATS.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import socket
 import redis.asyncio as aioredis
 from fastapi import FastAPI, WebSocket
 
-from callcenter.common.config import load_config
+from callcenter.common.config import CallCenterConfig, load_config
 from callcenter.common.config.voice_gaps import voice_gaps
 from callcenter.common.logging import get_logger
 from callcenter.common.runtime import ServiceRuntime
-from callcenter.common.voice_load import forget_voice_replica, report_voice_load
+from callcenter.common.voice_load import (
+    forget_voice_replica,
+    report_voice_load,
+    room_elsewhere,
+)
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.call import (
     POLICY_VIOLATION,
@@ -96,6 +104,18 @@ def create_app(state: dict, admission: CallAdmission) -> FastAPI:
     return app
 
 
+async def _hand_off_room(config: CallCenterConfig, redis: aioredis.Redis, replica: str) -> int:
+    """How many of this replica's phone calls other replicas can resume (0: end them here)."""
+    vp = config.voice_pipeline
+    if not vp.hand_off_on_shutdown or vp.max_resumes == 0:
+        return 0
+    try:
+        return await room_elsewhere(redis, key_prefix=config.redis.key_prefix, replica=replica)
+    except Exception:
+        log.warning("no hand-off: the other replicas' load is unknown (Redis)", exc_info=True)
+        return 0
+
+
 async def serve() -> None:
     """Serve until SIGTERM."""
     config = load_config()
@@ -143,16 +163,23 @@ async def serve() -> None:
 
         async def end_calls() -> None:
             state["draining"] = True
-            calls = [session.finished.wait() for session in state["active"]]
-            for session in list(state["active"]):
-                await session.stop()
-            if calls:
-                await asyncio.wait([asyncio.ensure_future(c) for c in calls], timeout=15)
-            warm.cancel()
             reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
             await forget_voice_replica(
                 runtime.redis, key_prefix=config.redis.key_prefix, replica=replica
             )
+            sessions = list(state["active"])
+            room = await _hand_off_room(config, runtime.redis, replica) if sessions else 0
+            calls = [session.finished.wait() for session in sessions]
+            for i, session in enumerate(sessions):
+                if i < room and session.channel == "voice":
+                    await session.hand_off()
+                else:
+                    await session.stop()
+            if calls:
+                await asyncio.wait([asyncio.ensure_future(c) for c in calls], timeout=15)
+            warm.cancel()
 
         runtime.on_stop(end_calls)
         await runtime.start_http()

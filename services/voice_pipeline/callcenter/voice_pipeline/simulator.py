@@ -7,7 +7,10 @@ the TwiML ``<Connect><Stream>``, opens the media socket (signed handshake) and s
 ``dtmf`` and ``stop``, echoes ``mark``s and honours ``clear``. It records what the bot sends.
 When the stream ends while the call is up (the server refused or closed the socket, not the
 caller hanging up), it requests the ``<Connect action>`` URL as Twilio does, with Twilio's
-standard call parameters, and records the TwiML it is given (:attr:`TwilioCaller.after_stream`).
+standard call parameters, and records the TwiML it is given (:attr:`TwilioCaller.after_stream`);
+when that TwiML is another ``<Connect><Stream>`` (the call resumed after its voice replica died),
+it opens that stream as Twilio would: a new StreamSid, the new ``<Parameter>``s, the same call
+(:attr:`TwilioCaller.streams` counts them, :attr:`TwilioCaller.resumed` is set).
 Speech comes from espeak-ng (``apt-get install -y espeak-ng``) or a WAV file.
 
 It is as strict as Twilio about what the bot sends back
@@ -243,6 +246,10 @@ class TwilioCaller:
         #: the TwiML the ``<Connect action>`` answered once the stream ended (None: not requested)
         self.after_stream: str | None = None
         self.after_stream_done = asyncio.Event()
+        #: media streams opened for this call (a resumed call has more than one)
+        self.streams = 0
+        #: set once the ``<Connect action>`` answered another stream and it was opened
+        self.resumed = asyncio.Event()
         self._caller_ended = False
         self.parameters: dict[str, str] = {}
         self.ws: websockets.ClientConnection | None = None
@@ -304,19 +311,25 @@ class TwilioCaller:
         response = await self.post_webhook("/twilio/voice", self.voice_params())
         if response.status_code != 200:
             raise RuntimeError(f"voice webhook answered {response.status_code}: {response.text}")
-        root = ElementTree.fromstring(response.text)
+        if not self._take_stream(response.text):
+            raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
+        if self.on_status is not None:
+            self.on_status(self.call_sid, "in-progress")
+        return response.text
+
+    def _take_stream(self, twiml: str) -> bool:
+        """Remember the stream URL, action and parameters of TwiML's ``<Connect><Stream>``."""
+        root = ElementTree.fromstring(twiml)
         stream = root.find("./Connect/Stream")
         if stream is None:
-            raise RuntimeError(f"TwiML has no <Connect><Stream>: {response.text}")
+            return False
         self.stream_url = stream.attrib["url"]
         action = root.find("./Connect").attrib.get("action")  # type: ignore[union-attr]
         self.connect_action = (
             urljoin(self.public_base_url + "/twilio/voice", action) if action else None
         )
         self.parameters = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
-        if self.on_status is not None:
-            self.on_status(self.call_sid, "in-progress")
-        return response.text
+        return True
 
     async def status(self, status: str = "completed") -> httpx.Response:
         """POST the status callback."""
@@ -348,9 +361,10 @@ class TwilioCaller:
             self.ws = await websockets.connect(
                 target, additional_headers={"X-Twilio-Signature": sig}, max_size=None
             )
-        except websockets.InvalidHandshake:
+        except (websockets.InvalidHandshake, OSError):
             await self._stream_ended()  # Twilio moves on to the <Connect action>
             raise
+        self.streams += 1
         await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
         await self._send(
             {
@@ -532,6 +546,27 @@ class TwilioCaller:
             self.after_stream = None  # Twilio would say "an application error has occurred"
         finally:
             self.after_stream_done.set()
+        if self.after_stream is not None and self._take_stream(self.after_stream):
+            await self._resume_stream()
+
+    async def _resume_stream(self) -> None:
+        """Open the stream the action answered, as Twilio does: a new stream of the same call."""
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self._tasks = []
+        self.stream_sid = "MZ" + uuid.uuid4().hex
+        self.closed = asyncio.Event()
+        self.closed_code = None
+        self._pending_marks.clear()
+        self._voice_window.clear()
+        self.after_stream_done = asyncio.Event()
+        try:
+            await self.open_stream()
+        except (websockets.InvalidHandshake, OSError):
+            return  # refused as well: the action was requested again (open_stream)
+        self.resumed.set()
 
     def said_after_stream(self) -> list[str]:
         """The ``<Say>`` texts of the TwiML the ``<Connect action>`` answered."""

@@ -83,3 +83,7 @@ class CallInfo:
     stream_sid: str
     from_number: str | None = None
     started: float = field(default_factory=time.monotonic)
+    #: 0 for the call's first media stream, n for its n-th resumed one (after a replica died)
+    resume: int = 0
+    #: caller turns of the call's earlier streams (a resumed call counts on from them)
+    turns_before: int = 0

@@ -8,6 +8,11 @@ that call in ``calls``. The token opens at most one stream: the first socket cla
 ``{prefix}call:{call_id}:stream`` in Redis (``SET NX``), and a second socket with the same (or a
 fresh) token for that call is refused. A call that has ended (the shared ``call:{id}:ended``
 claim, or a row no longer ``active``) gets no stream at all.
+
+A call whose replica died mid-call is resumed (``callcenter.common.call_resume``): the gateway's
+n-th resume grant signs a token for resume n, which opens one stream too (its own claim
+``call:{id}:stream:{n}``), and only while n is the latest grant: a token of an earlier stream,
+replayed, is refused even when its own claim was never taken.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from callcenter.common.call_end import ENDED_CLAIM_TTL_S
+from callcenter.common.call_resume import granted_resumes, stream_claim_key
 from callcenter.common.config import CallCenterConfig
 from callcenter.common.stream_token import (
     InvalidStreamToken,
     stream_token_secret,
-    verify_stream_token,
+    verify_stream_grant,
 )
 
 
@@ -38,6 +44,10 @@ class TrustedCall:
     call_sid: str
     from_number: str | None
     to_number: str | None
+    #: 0 for the call's first stream, n for its n-th resumed stream (no greeting then)
+    resume: int = 0
+    #: the caller turns the call's earlier streams had (``call:{id}:turns``), for call.ended
+    turns_before: int = 0
 
 
 async def resolve_trusted_call(
@@ -66,23 +76,30 @@ async def resolve_trusted_call(
     if secret is None:
         raise UntrustedStream("no stream token secret configured")
     try:
-        call_id = verify_stream_token(secret, token, call_sid=call_sid)
+        grant = verify_stream_grant(secret, token, call_sid=call_sid)
     except InvalidStreamToken as exc:
         raise UntrustedStream(str(exc)) from exc
     row = await claim_live_stream(
         config=config,
         redis=redis,
         db=db,
-        call_id=call_id,
+        call_id=grant.call_id,
         channel="voice",
         stream_key="twilio_call_sid",
         stream_id=call_sid,
+        resume=grant.resume,
     )
+    turns_before = 0
+    if grant.resume:
+        key = f"{config.redis.key_prefix}call:{grant.call_id}:turns"
+        turns_before = int(await redis.get(key) or 0)
     return TrustedCall(
-        call_id=call_id,
+        call_id=grant.call_id,
         call_sid=call_sid,
         from_number=row["from_number"],
         to_number=row["to_number"],
+        resume=grant.resume,
+        turns_before=turns_before,
     )
 
 
@@ -95,6 +112,7 @@ async def claim_live_stream(
     channel: str,
     stream_key: str,
     stream_id: str,
+    resume: int = 0,
 ) -> asyncpg.Record:
     """The gateway's row of a live call of ``channel`` and stream, claimed for this socket.
 
@@ -106,10 +124,11 @@ async def claim_live_stream(
         channel: the channel the gateway recorded the call under.
         stream_key: the ``provider_ids`` entry that names the call's stream.
         stream_id: the stream the token was signed for.
+        resume: the (signed) resume number of the stream: 0 for the call's first.
 
     Raises:
-        UntrustedStream: the call is unknown, of another channel or stream, has ended, or already
-            has its stream.
+        UntrustedStream: the call is unknown, of another channel or stream, has ended, already
+            has this stream, or the resume is not the gateway's latest grant.
 
     """
     row = await db.fetchrow(
@@ -127,8 +146,10 @@ async def claim_live_stream(
     prefix = config.redis.key_prefix
     if row["status"] != "active" or await redis.exists(f"{prefix}call:{call_id}:ended"):
         raise UntrustedStream("the call has ended")
+    if resume and resume != await granted_resumes(redis, key_prefix=prefix, call_id=call_id):
+        raise UntrustedStream("a stale resumed stream's token")
     if not await redis.set(
-        f"{prefix}call:{call_id}:stream", stream_id, nx=True, ex=ENDED_CLAIM_TTL_S
+        stream_claim_key(prefix, call_id, resume), stream_id, nx=True, ex=ENDED_CLAIM_TTL_S
     ):
         raise UntrustedStream("this call already has its media stream")
     return row

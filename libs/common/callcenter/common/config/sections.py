@@ -179,6 +179,14 @@ class VoicePipelineSettings(Section):
     overflow_text: str = (
         "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
     )
+    #: how many times one phone call's media stream is resumed on another replica after its
+    #: replica died mid-call (the gateway's ``<Connect action>``); 0 hangs up as before
+    max_resumes: int = Field(default=2, ge=0)
+    #: on SIGTERM (a rolling deploy), hand live phone calls to replicas with room (resumed
+    #: there) instead of ending them
+    hand_off_on_shutdown: bool = True
+    #: what a resumed call hears instead of the greeting
+    resume_text: str = "Sorry, we got cut off for a moment. I'm still here. Where were we?"
     # --- speech providers (issue 17) ---
     #: speech-to-text: deepgram (cloud), pocketsphinx (embedded, no key, no download) or whisper
     #: (faster-whisper, weights in speech_cache_dir); auto: deepgram when its key is set

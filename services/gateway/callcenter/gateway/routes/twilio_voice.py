@@ -8,7 +8,13 @@ webhook for a call that has ended is answered ``<Hangup/>`` and starts nothing.
 The ``<Connect>`` names ``/twilio/stream-ended`` as its ``action``: Twilio requests it when the
 media stream ends and the call is still up. A call that no voice replica ever admitted (every
 replica was full between the webhook and the media socket, so the socket was refused) then hears
-the overflow message; a call that ran is just hung up (no second greeting, nothing replayed).
+the overflow message. A call that ran and whose stream ended without the pipeline ending it (its
+voice replica died: SIGKILL, OOM, node loss) is resumed: a fresh ``<Connect><Stream>`` with a
+token for that resume, which another replica takes, saying the resume line instead of the
+greeting (``callcenter.common.call_resume``); at most ``voice_pipeline.max_resumes`` times, and
+only while some replica has room (else the overflow message). A call
+the pipeline ended on purpose (goodbye, transfer, silence: the ``closing`` mark, set before the
+socket closed), or that has ended, is just hung up (no second greeting, nothing replayed).
 ``/twilio/status`` is the call's status callback: a final status ends the call (call.ended once
 per call, shared with the voice pipeline through the Redis claim).
 """
@@ -20,6 +26,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
+from callcenter.common.call_resume import closing_key, grant_resume
 from callcenter.common.events import new_id
 from callcenter.common.logging import get_logger
 from callcenter.common.stream_token import sign_stream_token, stream_token_secret
@@ -73,11 +80,19 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
         to_number=form.get("To"),
         provider_ids={"twilio_call_sid": call_sid},
     )
+    return _connect_stream(deps, secret=secret, call_id=call_id, call_sid=call_sid)
+
+
+def _connect_stream(
+    deps: GatewayDeps, *, secret: bytes, call_id: str, call_sid: str, resume: int = 0
+) -> Response:
+    """TwiML ``<Connect action><Stream>`` to the voice pipeline with a token for this stream."""
     token = sign_stream_token(
         secret,
         call_id=call_id,
         call_sid=call_sid,
         ttl_s=deps.config.voice_pipeline.stream_token_ttl_s,
+        resume=resume,
     )
     stream = Stream(url=deps.config.voice_pipeline.public_ws_url)
     stream.parameter(name="call_id", value=call_id)
@@ -91,7 +106,12 @@ async def incoming_call(request: Request, deps: Deps) -> Response:
 
 @router.post(STREAM_ENDED_PATH, include_in_schema=True)
 async def stream_ended(request: Request, deps: Deps) -> Response:
-    """What a call hears once its media stream ended: the overflow message if it never ran."""
+    """What a call hears once its media stream ended.
+
+    The overflow message if it never ran (or lost its stream while every replica is full); a
+    resumed stream if its replica died mid-call; else
+    nothing (hang up).
+    """
     form = await verified_form(request, deps)
     call_sid = form.get("CallSid")
     if not call_sid:
@@ -105,8 +125,34 @@ async def stream_ended(request: Request, deps: Deps) -> Response:
             call_sid=call_sid,
         )
         twiml.say(deps.config.voice_pipeline.overflow_text)
+    elif call_id is not None and await _resumable(deps, call_id, call_sid):
+        if (busy := await voice_overflow(deps)) is not None:
+            return busy  # no replica could take the stream: the overflow message, not silence
+        prefix = deps.config.redis.key_prefix
+        resume = await grant_resume(deps.redis, key_prefix=prefix, call_id=call_id)
+        if resume <= deps.config.voice_pipeline.max_resumes:
+            secret = stream_token_secret(deps.config)
+            assert secret is not None  # verified_form needs twilio.auth_token
+            log.warning("media stream lost mid-call: resumed", call_id=call_id, resume=resume)
+            return _connect_stream(
+                deps, secret=secret, call_id=call_id, call_sid=call_sid, resume=resume
+            )
+        log.warning("media stream lost again: resume limit reached", call_id=call_id)
     twiml.hangup()
     return Response(content=str(twiml), media_type="application/xml")
+
+
+async def _resumable(deps: GatewayDeps, call_id: str, call_sid: str) -> bool:
+    """Whether a call that lost its stream may get another (limits aside: the caller counts).
+
+    Only a call that is still live: not ended (the shared claim, the row), not being ended on
+    purpose by its pipeline (the ``closing`` mark), and resuming is on (``max_resumes`` > 0).
+    """
+    if deps.config.voice_pipeline.max_resumes == 0:
+        return False
+    if await deps.redis.exists(closing_key(deps.config.redis.key_prefix, call_id)):
+        return False
+    return not await call_has_ended(deps, call_id=call_id, call_sid=call_sid)
 
 
 async def _recorded_call_id(deps: GatewayDeps, call_sid: str) -> str | None:
