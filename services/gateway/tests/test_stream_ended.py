@@ -176,8 +176,14 @@ async def test_a_call_whose_replica_died_is_resumed_each_resume_opening_one_stre
     )
     with pytest.raises(UntrustedStream):
         await open_stream(unused["token"])
+    # the call was answered 1000 s ago: the resumed stream has what is left of max_call_s
+    await webhooks.db.execute(
+        "UPDATE calls SET started_at = now() - interval '1000 seconds' WHERE call_id = $1", call_id
+    )
     trusted = await open_stream(again["token"])
     assert (trusted.call_id, trusted.resume) == (call_id, 2)
+    assert 1800 - 1000 - 60 < trusted.time_left_s(1800) <= 1800 - 1000
+    assert trusted.time_left_s(900) == 0.0
     for stale in (again["token"], first_token):  # replayed: this resume's and the first's
         with pytest.raises(UntrustedStream):
             await open_stream(stale)

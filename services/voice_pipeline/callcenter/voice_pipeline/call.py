@@ -222,7 +222,7 @@ class CallSession:
         direct = {"enable_direct_mode": vp.direct_mode_processors}
         watchdog = CallWatchdog(
             providers=[stt, tts],
-            max_call_s=vp.max_call_s,
+            max_call_s=vp.max_call_s if self.call.max_call_s is None else self.call.max_call_s,
             provider_down_s=vp.provider_down_s,
             call_id=self.call.call_id,
             **direct,
@@ -511,6 +511,7 @@ async def accept_call(deps: VoiceDeps, websocket: WebSocket) -> CallSession | No
         started=time.monotonic(),
         resume=trusted.resume,
         turns_before=trusted.turns_before,
+        max_call_s=trusted.time_left_s(deps.config.voice_pipeline.max_call_s),
     )
     return CallSession(deps=deps, websocket=websocket, call=call)
 

@@ -87,3 +87,6 @@ class CallInfo:
     resume: int = 0
     #: caller turns of the call's earlier streams (a resumed call counts on from them)
     turns_before: int = 0
+    #: what is left of ``max_call_s`` for this stream (None: all of it); a resumed call's
+    #: length counts from when the call was answered, not from this stream
+    max_call_s: float | None = None

@@ -18,6 +18,7 @@ replayed, is refused even when its own claim was never taken.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -48,6 +49,15 @@ class TrustedCall:
     resume: int = 0
     #: the caller turns the call's earlier streams had (``call:{id}:turns``), for call.ended
     turns_before: int = 0
+    #: when the gateway answered the call (``calls.started_at``): a resumed stream's call has
+    #: been going since then, not since this stream opened
+    started_at: datetime | None = None
+
+    def time_left_s(self, max_call_s: float) -> float:
+        """What is left of ``max_call_s`` for the whole call, across its resumed streams."""
+        if self.started_at is None:
+            return max_call_s
+        return max(max_call_s - (datetime.now(UTC) - self.started_at).total_seconds(), 0.0)
 
 
 async def resolve_trusted_call(
@@ -100,6 +110,7 @@ async def resolve_trusted_call(
         to_number=row["to_number"],
         resume=grant.resume,
         turns_before=turns_before,
+        started_at=row["started_at"],
     )
 
 
@@ -132,7 +143,8 @@ async def claim_live_stream(
 
     """
     row = await db.fetchrow(
-        "SELECT channel, from_number, to_number, provider_ids, status FROM calls WHERE call_id = $1",
+        "SELECT channel, from_number, to_number, provider_ids, status, started_at FROM calls"
+        " WHERE call_id = $1",
         call_id,
     )
     provider_ids = row["provider_ids"] if row is not None else None
