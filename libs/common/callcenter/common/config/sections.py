@@ -314,6 +314,13 @@ class DeepgramSettings(Section):
     url: str | None = None
     model: str = "nova-3"
     language: str = "en-US"
+    #: ms of silence before Deepgram endpoints (``speech_final``); None: ``endpointing=false``.
+    #: Turns end at the VAD's stop (``voice_pipeline.vad_stop_secs``, 200 ms) and Smart Turn,
+    #: and pipecat asks for a ``Finalize`` then; the endpoint only lets Smart Turn be skipped
+    #: (``smart_turn_skip_on_stt_endpoint``), which needs it before the VAD's stop. Deepgram's
+    #: default (10 ms) endpoints between words; its 300-500 ms for mid-thought pauses would
+    #: come after the VAD's stop, when Smart Turn already judged the pause.
+    endpointing_ms: int | None = Field(default=100, ge=10)
 
 
 class ElevenLabsSettings(Section):
