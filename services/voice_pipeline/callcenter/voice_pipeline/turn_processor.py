@@ -265,6 +265,7 @@ class ConversationTurnProcessor(FrameProcessor):
         if not self._user_text or not sentence_goes_on(self._user_text[-1]):
             await self._send_user_turn()
         elif self._held_send is None:
+            log.debug("words wait for the rest of the sentence", call_id=self.call.call_id)
             self._held_send = self.create_task(self._send_held_later(), "held-words")
 
     async def _send_held_later(self) -> None:
