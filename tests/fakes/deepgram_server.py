@@ -36,8 +36,8 @@ utterance ends (``utterance_gap_ms`` of silence), how words line up with the aud
 guesses, not Deepgram's model. Its rule for pauses: a speaker pauses only where the script has
 punctuation (``PAUSE_MARKS``: ``, ; : . ? !`` ending a word) or at its end, so punctuation in a
 script is where its audio may pause, and a script with none inside is said in one breath. A
-pause (``end_of_speech_ms`` of silence, or the client's ``Finalize``: "the speaker stopped")
-ends the phrase being said: the words up to the punctuation nearest to where the clock
+pause (``end_of_speech_ms`` of silence; the client's ``Finalize`` in such a pause) ends the
+phrase being said: the words up to the punctuation nearest to where the clock
 (``ms_per_word``) has got to, at least one phrase past the last pause; after it the clock counts
 on from there. The utterance's last word is final only at such a pause
 (https://developers.deepgram.com/docs/finalize); while speech goes on, the clock's words may be
@@ -413,12 +413,16 @@ class _Session:
         """Handle a control message; False when the stream is to close."""
         kind = data.get("type")
         if kind == "Finalize":
-            # finalize docs: all audio received so far is transcribed and finalized; the
-            # client says the speaker stopped, so the phrase being said is over (not the words
-            # of the utterance still to come)
+            # finalize docs: all audio received so far is transcribed and finalized. In a pause
+            # the phrase being said is over (not the words of the utterance still to come);
+            # while the caller speaks (the client's VAD heard a pause the speech has already
+            # ended), only the words the clock says are over
             u = self.utt
             if u is not None:
-                await self.final(u, u.pause(self.owner.ms_per_word), from_finalize=True)
+                per_word = self.owner.ms_per_word
+                in_pause = u.silence_ms >= self.owner.end_of_speech_ms
+                upto = u.pause(per_word) if in_pause else u.said(per_word)
+                await self.final(u, max(upto, u.finalized), from_finalize=True)
             else:
                 empty = _Utterance(words=[], start_s=self.audio_ms / 1000)
                 await self.send(self.results(empty, [], is_final=True, from_finalize=True))

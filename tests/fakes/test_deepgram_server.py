@@ -134,6 +134,20 @@ async def test_finalize_at_a_comma_pause_finalizes_only_the_words_said(
     assert [m["from_finalize"] for m in finals(messages) if text(m) == "Thanks,"] == [True]
 
 
+async def test_a_finalize_that_arrives_as_speech_resumes_does_not_finalize_the_rest(
+    deepgram: DeepgramFake,
+) -> None:
+    # the client's VAD stop comes after the pause; its Finalize reaches Deepgram once the next
+    # words have begun (60 ms of them): those words are not over yet
+    finalize = {"type": "Finalize"}
+    audio = [tone(340) + silence(300) + tone(60), finalize, tone(1340) + silence(300), finalize]
+    messages = await transcribe(
+        deepgram, audio, script=PAUSED, interim_results="true", endpointing="false"
+    )
+    assert deepgram.finals("t") == ["Thanks,", "can you also check my refund?"]
+    assert [text(m) for m in finals(messages) if m["from_finalize"]][0] == "Thanks,"
+
+
 async def test_utterance_end_only_when_requested(deepgram: DeepgramFake) -> None:
     audio = tone(1000) + silence(1500)
     plain = await transcribe(deepgram, audio, interim_results="true")
