@@ -22,14 +22,27 @@ It behaves as Deepgram documents, so a client that leans on a simplification fai
   (Deepgram: about 10 s) is closed with 1011 and ``NET-0001`` (https://developers.deepgram.com/
   docs/audio-keep-alive, https://developers.deepgram.com/docs/recovering-from-connection-errors).
 
+* A final holds only words already spoken: at a pause in the middle of an utterance ("Thanks,
+  [pause] can you also check my refund?") the final, ``speech_final`` or ``from_finalize``
+  alike, reads "Thanks,", and the rest is finalized when it has been said
+  (https://developers.deepgram.com/docs/understand-endpointing-interim-results: endpointing
+  finalizes "the process time range", the audio received so far).
+
 What it cannot do is understand speech: it finds utterances in the real audio it receives by
 energy, and the words of each utterance come from a script a test sets per ``tag`` query
 parameter (the voice pipeline tags each connection with the Twilio CallSid). Where one scripted
 utterance ends (``utterance_gap_ms`` of silence), how words line up with the audio
 (``ms_per_word`` of speech each) and when a long utterance is cut into finals are this stand-in's
-guesses, not Deepgram's model: the last word of an utterance is final only after
-``end_of_speech_ms`` of silence or on ``Finalize`` (https://developers.deepgram.com/docs/finalize). An utterance with no scripted words left yields empty
-transcripts, as background noise does with the real service.
+guesses, not Deepgram's model. Its rule for pauses: a speaker pauses only where the script has
+punctuation (``PAUSE_MARKS``: ``, ; : . ? !`` ending a word) or at its end, so punctuation in a
+script is where its audio may pause, and a script with none inside is said in one breath. A
+pause (``end_of_speech_ms`` of silence; the client's ``Finalize`` in such a pause) ends the
+phrase being said: the words up to the punctuation nearest to where the clock
+(``ms_per_word``) has got to, at least one phrase past the last pause; after it the clock counts
+on from there. The utterance's last word is final only at such a pause
+(https://developers.deepgram.com/docs/finalize); while speech goes on, the clock's words may be
+finalized in pieces. An utterance with no scripted words left yields empty transcripts, as
+background noise does with the real service.
 """
 
 from __future__ import annotations
@@ -62,6 +75,10 @@ class Connection:
     closed: bool = False
 
 
+#: Punctuation a script word may end with where its speaker can pause.
+PAUSE_MARKS = (",", ";", ":", ".", "?", "!")
+
+
 @dataclass
 class _Utterance:
     words: list[str]
@@ -72,11 +89,41 @@ class _Utterance:
     final_sent_at_ms: int = 0
     finalized: int = 0  # words already sent in a final
     endpointed: bool = False  # a speech_final closed the speech so far
+    paused_at: int = 0  # words said before the last pause (where it ended a phrase)
+    paused_speech_ms: int = 0  # speech_ms at the last pause
+    paused: bool = False  # no speech since the last pause
+    boundaries: list[int] = field(init=False)  # word counts where a phrase ends
+
+    def __post_init__(self) -> None:
+        inner = [i + 1 for i, w in enumerate(self.words[:-1]) if w.endswith(PAUSE_MARKS)]
+        self.boundaries = [*inner, len(self.words)] if self.words else []
+
+    def _estimate(self, ms_per_word: int) -> float:
+        """Words said so far by the clock: those before the last pause, then ms_per_word each."""
+        return self.paused_at + (self.speech_ms - self.paused_speech_ms) / ms_per_word
 
     def said(self, ms_per_word: int) -> int:
-        """How many of its words are over (``ms_per_word`` of speech each; never the last one
-        while speech goes on, since nothing tells it was the last)."""
-        return max(0, min(len(self.words) - 1, self.speech_ms // ms_per_word))
+        """How many of its words are over while speech goes on (never the last one, since
+        nothing tells it was the last)."""
+        said = max(self.paused_at, int(self._estimate(ms_per_word)))
+        return max(0, min(len(self.words) - 1, said))
+
+    def pause(self, ms_per_word: int) -> int:
+        """The speaker paused: the phrase being said is over; return the words said in all.
+
+        A speaker pauses where the script has punctuation (or at its end), so the phrase ends at
+        the boundary nearest to where the clock has got to, and at least one phrase past the
+        last pause. A second call with no speech in between changes nothing.
+        """
+        if not self.paused:
+            self.paused = True
+            lowest = max(self.finalized, self.paused_at + 1)
+            candidates = [b for b in self.boundaries if b >= lowest]
+            if candidates:
+                estimate = self._estimate(ms_per_word)
+                self.paused_at = min(candidates, key=lambda b: (abs(b - estimate), b))
+            self.paused_speech_ms = self.speech_ms
+        return max(self.paused_at, self.finalized)
 
 
 def _endpointing_ms(value: str | None) -> int | None:
@@ -330,25 +377,29 @@ class _Session:
             u.speech_ms += FRAME_MS
             u.silence_ms = 0
             u.endpointed = False
+            u.paused = False
             said = u.said(per_word)
             if u.speech_ms - u.final_sent_at_ms >= self.owner.final_every_ms and said > u.finalized:
                 await self.final(u, said)  # a long utterance is finalized in pieces
             elif (
                 self.interim
-                and u.words
+                and u.finalized < len(u.words)
                 and u.speech_ms - u.interim_sent_at_ms >= self.owner.interim_every_ms
             ):
                 u.interim_sent_at_ms = u.speech_ms
                 # the word being said is still a guess, which a later result revises
+                said = max(said, u.finalized)
                 current = u.words[said]
                 guess = current[: max(1, len(current) // 2)]
                 await self.send(self.results(u, [*u.words[u.finalized : said], guess]))
                 self.heard()
             return
         u.silence_ms += FRAME_MS
-        ending = u.silence_ms >= self.owner.end_of_speech_ms
+        if u.silence_ms >= self.owner.end_of_speech_ms:
+            upto = u.pause(per_word)  # a pause, not a gap between words: the phrase is over
+        else:
+            upto = u.said(per_word)
         if self.endpointing_ms is not None and u.silence_ms >= self.endpointing_ms:
-            upto = len(u.words) if ending else u.said(per_word)
             if upto > u.finalized or (not u.words and not u.endpointed):
                 u.endpointed = True
                 await self.final(u, upto, speech_final=True)
@@ -362,11 +413,16 @@ class _Session:
         """Handle a control message; False when the stream is to close."""
         kind = data.get("type")
         if kind == "Finalize":
-            # finalize docs: all audio received so far is transcribed and finalized; the
-            # client says speech is over, so here that is every word of the utterance
+            # finalize docs: all audio received so far is transcribed and finalized. In a pause
+            # the phrase being said is over (not the words of the utterance still to come);
+            # while the caller speaks (the client's VAD heard a pause the speech has already
+            # ended), only the words the clock says are over
             u = self.utt
             if u is not None:
-                await self.final(u, len(u.words), from_finalize=True)
+                per_word = self.owner.ms_per_word
+                in_pause = u.silence_ms >= self.owner.end_of_speech_ms
+                upto = u.pause(per_word) if in_pause else u.said(per_word)
+                await self.final(u, max(upto, u.finalized), from_finalize=True)
             else:
                 empty = _Utterance(words=[], start_s=self.audio_ms / 1000)
                 await self.send(self.results(empty, [], is_final=True, from_finalize=True))

@@ -33,10 +33,17 @@ async def deepgram() -> AsyncIterator[DeepgramFake]:
         yield fake
 
 
-async def transcribe(deepgram: DeepgramFake, audio: bytes, **params: str) -> list[dict[str, Any]]:
-    """Send ``audio`` then CloseStream; every message up to the closing Metadata."""
+async def transcribe(
+    deepgram: DeepgramFake,
+    audio: bytes | list[bytes | dict[str, str]],
+    *,
+    script: str = SCRIPT,
+    **params: str,
+) -> list[dict[str, Any]]:
+    """Send ``audio`` (pieces of audio and control messages, in order) then CloseStream; every
+    message up to the closing Metadata."""
     query = {"encoding": "linear16", "sample_rate": str(RATE), "tag": "t", **params}
-    deepgram.script("t", SCRIPT)
+    deepgram.script("t", script)
     out: list[dict[str, Any]] = []
     async with (
         aiohttp.ClientSession() as session,
@@ -46,8 +53,12 @@ async def transcribe(deepgram: DeepgramFake, audio: bytes, **params: str) -> lis
             headers={"Authorization": f"Token {deepgram.api_key}"},
         ) as ws,
     ):
-        for i in range(0, len(audio), 640):
-            await ws.send_bytes(audio[i : i + 640])
+        for piece in audio if isinstance(audio, list) else [audio]:
+            if isinstance(piece, dict):
+                await ws.send_str(json.dumps(piece))
+                continue
+            for i in range(0, len(piece), 640):
+                await ws.send_bytes(piece[i : i + 640])
         await ws.send_str(json.dumps({"type": "CloseStream"}))
         async for msg in ws:
             message = json.loads(msg.data)
@@ -90,6 +101,51 @@ async def test_endpointing_follows_the_parameter(deepgram: DeepgramFake) -> None
     assert [m for m in finals(off) if m["speech_final"]] == []
     for messages in (short, long, off):
         assert " ".join(text(m) for m in finals(messages) if text(m)) == SCRIPT
+
+
+PAUSED = "Thanks, can you also check my refund?"
+
+
+@pytest.mark.parametrize("first_ms", [340, 600], ids=["on the clock", "slower than the clock"])
+async def test_a_pause_at_a_comma_finalizes_only_the_words_said(
+    deepgram: DeepgramFake, first_ms: int
+) -> None:
+    # "Thanks," then a pause the endpointer hears, then the rest of the sentence
+    audio = tone(first_ms) + silence(300) + tone(1400) + silence(900)
+    messages = await transcribe(
+        deepgram, audio, script=PAUSED, interim_results="true", endpointing="100"
+    )
+    assert deepgram.finals("t") == ["Thanks,", "can you also check my refund?"]
+    [at_pause] = [m for m in finals(messages) if m["speech_final"] and text(m) == "Thanks,"]
+    # nothing said after the pause was final before it
+    assert all("can" not in text(m) for m in finals(messages)[: finals(messages).index(at_pause)])
+
+
+async def test_finalize_at_a_comma_pause_finalizes_only_the_words_said(
+    deepgram: DeepgramFake,
+) -> None:
+    # the client's VAD heard the pause and asks for a final (pipecat does at every VAD stop)
+    finalize = {"type": "Finalize"}
+    audio = [tone(340) + silence(300), finalize, tone(1400) + silence(300), finalize]
+    messages = await transcribe(
+        deepgram, audio, script=PAUSED, interim_results="true", endpointing="false"
+    )
+    assert deepgram.finals("t") == ["Thanks,", "can you also check my refund?"]
+    assert [m["from_finalize"] for m in finals(messages) if text(m) == "Thanks,"] == [True]
+
+
+async def test_a_finalize_that_arrives_as_speech_resumes_does_not_finalize_the_rest(
+    deepgram: DeepgramFake,
+) -> None:
+    # the client's VAD stop comes after the pause; its Finalize reaches Deepgram once the next
+    # words have begun (60 ms of them): those words are not over yet
+    finalize = {"type": "Finalize"}
+    audio = [tone(340) + silence(300) + tone(60), finalize, tone(1340) + silence(300), finalize]
+    messages = await transcribe(
+        deepgram, audio, script=PAUSED, interim_results="true", endpointing="false"
+    )
+    assert deepgram.finals("t") == ["Thanks,", "can you also check my refund?"]
+    assert [text(m) for m in finals(messages) if m["from_finalize"]][0] == "Thanks,"
 
 
 async def test_utterance_end_only_when_requested(deepgram: DeepgramFake) -> None:

@@ -36,6 +36,8 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.dtmf_aggregator import DTMFAggregator
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.turns.user_turn_processor import UserTurnProcessor
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import SecretStr
 
 from callcenter.common.bus import Bus
@@ -45,8 +47,14 @@ from callcenter.common.config import CallCenterConfig
 from callcenter.common.config.sections import VoicePipelineSettings
 from callcenter.common.contracts import TurnCancel, TurnRequest
 from callcenter.voice_pipeline.apology import ApologyCache
+from callcenter.voice_pipeline.smart_turn import EndpointAwareTurnStop, SharedSmartTurn
 from callcenter.voice_pipeline.timing import CallInfo, TurnRecord
 from callcenter.voice_pipeline.turn_processor import DTMF_PREFIX, ConversationTurnProcessor
+from callcenter.voice_pipeline.turns import (
+    SPEECH_RESUMED_S,
+    Backchannels,
+    CallerTurnStartStrategy,
+)
 from callcenter.voice_pipeline.watchdog import CallWatchdog
 
 ANSWER = ["Shipping takes ", "three to five ", "business days."]
@@ -199,6 +207,92 @@ async def test_words_said_over_the_answer_join_the_next_turn_only_when_speech_re
     )
     expected = f"{first} {rest}" if pause_s < 0.7 else rest
     assert [r["text"] for r in conversation.requests] == [expected]
+
+
+GAP = SleepFrame(sleep=0.05)  # lets the transcripts (data frames) keep their place
+
+
+def _spoken(text: str) -> list[Any]:
+    """The frames of one stretch of caller speech: VAD start, its final, VAD stop."""
+    return [
+        VADUserStartedSpeakingFrame(),
+        GAP,
+        _said(text),
+        GAP,
+        VADUserStoppedSpeakingFrame(stop_secs=0.2),
+    ]
+
+
+async def test_words_over_the_answers_end_that_go_on_wait_for_the_rest_of_the_sentence(
+    config: CallCenterConfig, bus: Bus, conversation: ConversationStandIn
+) -> None:
+    # "Thanks," said over the end of the answer (no turn granted yet), the answer ends in the
+    # comma pause (the VAD stops, the bot is quiet now), then the rest of the sentence
+    processor, _ = turn_processor(config, bus)
+    thanks = _spoken("Thanks,")
+    await run_test(
+        processor,
+        frames_to_send=[
+            BotStartedSpeakingFrame(),
+            *thanks[:-1],
+            BotStoppedSpeakingFrame(),  # the answer ended in the pause
+            GAP,
+            thanks[-1],
+            SleepFrame(sleep=0.3),
+            *_spoken("can you also check my refund?"),
+            SleepFrame(sleep=0.5),
+        ],
+    )
+    assert [r["text"] for r in conversation.requests] == ["Thanks, can you also check my refund?"]
+
+
+async def test_words_that_go_on_are_sent_when_the_caller_does_not(
+    config: CallCenterConfig, bus: Bus, conversation: ConversationStandIn
+) -> None:
+    processor, _ = turn_processor(config, bus)
+    await run_test(
+        processor,
+        frames_to_send=[*_spoken("Okay,"), SleepFrame(sleep=SPEECH_RESUMED_S + 0.5)],
+    )
+    assert [r["text"] for r in conversation.requests] == ["Okay,"]
+
+
+def _turn_stops(frames: Any) -> list[str]:
+    """What the caller had said (the finals) at each end of turn among ``frames``."""
+    said: list[str] = []
+    stops: list[str] = []
+    for f in frames:
+        if isinstance(f, TranscriptionFrame):
+            said.append(f.text)
+        elif isinstance(f, UserStoppedSpeakingFrame):
+            stops.append(" ".join(said))
+            said = []
+    return stops
+
+
+@pytest.mark.parametrize("goes_on", [True, False], ids=["caller goes on", "caller stops"])
+async def test_a_turn_does_not_end_at_a_comma_while_the_caller_goes_on(goes_on: bool) -> None:
+    # pipecat's user turns with our strategies; Smart Turn is skipped where the (local-style)
+    # STT final closes speech, so the comma rule is what decides at the pause
+    stop = EndpointAwareTurnStop(turn_analyzer=SharedSmartTurn(), skip_on_endpoint=True)
+    user_turns = UserTurnProcessor(
+        user_turn_strategies=UserTurnStrategies(
+            start=[CallerTurnStartStrategy(backchannels=Backchannels([]), bot_busy=lambda: False)],
+            stop=[stop],
+        )
+    )
+    rest = [SleepFrame(sleep=0.3), *_spoken("can you also check my refund?")]  # a comma pause
+    down, _ = await run_test(
+        user_turns,
+        frames_to_send=[
+            *_spoken("Thanks,"),
+            *(rest if goes_on else []),
+            SleepFrame(sleep=SPEECH_RESUMED_S + 0.5),
+        ],
+    )
+    expected = ["Thanks, can you also check my refund?"] if goes_on else ["Thanks,"]
+    assert _turn_stops(down) == expected
+    assert stop.held == 1
 
 
 async def test_keypad_digits_become_one_turn_through_pipecats_aggregator(

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from tests.fakes.twilio_caller import TwilioCaller
+from callcenter.voice_pipeline.simulator import trim_trailing_silence
+from tests.fakes.twilio_caller import TwilioCaller, speech_ulaw
 
 from .conftest import EventLog, PhoneSystem
 
 QUESTION = "How long does shipping take for my order?"
-# no comma: under load a spoken pause there ("Thanks, … can you") can end the turn before the
-# rest (a known turn-taking limit, see the issue note); pauses are not what these tests check
-FOLLOW_UP = "Could you also check my refund?"
+# with the comma pause a caller makes there: the turn goes on after "Thanks,"
+FOLLOW_UP = "Thanks, can you also check my refund?"
 
 
 @pytest.fixture
@@ -120,6 +120,40 @@ async def test_backchannel_does_not_interrupt(
     await caller.say(FOLLOW_UP)
     turns = await events.wait_for("turn.completed", call_id, count=2, timeout_s=30)
     assert [t["user_text"] for t in turns] == [QUESTION, FOLLOW_UP]
+    await caller.hang_up()
+
+
+async def test_a_comma_paused_follow_up_as_the_answer_ends_is_one_turn(
+    phone: PhoneSystem, events: EventLog, slow_speech: None
+) -> None:
+    # "Thanks," over the last moment of the answer, the answer ends in the comma pause (half a
+    # second, longer than the VAD's stop), then the rest: one turn (it was two: "Thanks," ended
+    # a turn at the pause, the rest barged in)
+    first_words = trim_trailing_silence(speech_ulaw("Thanks,"))
+    pause = b"\xff" * int(0.5 * 8000)  # μ-law silence at 8 kHz
+    said = first_words + pause + speech_ulaw("can you also check my refund?")
+    paused = "Thanks, can you also check my refund?"
+    caller = phone.caller()
+    phone.deepgram.script(caller.call_sid, QUESTION, paused)
+    await caller.call()
+    call_id = caller.parameters["call_id"]
+    await caller.wait_for_bot(timeout_s=30)
+    asked = time.monotonic()
+    await caller.say(QUESTION)
+    await caller.wait_speaking(after=asked, timeout_s=20)
+    answer_started = time.monotonic()
+    [first] = await events.wait_for("turn.completed", call_id)
+    answer_s = len(first["assistant_text"]) * phone.elevenlabs.ms_per_char / 1000
+    thanks_s = len(first_words) / 8000
+    await asyncio.sleep(max(0.0, answer_started + answer_s - thanks_s - time.monotonic()))
+    await caller.say(ulaw=said)
+    turns = await events.wait_for("turn.completed", call_id, count=2, timeout_s=30)
+    assert [t["user_text"] for t in turns] == [QUESTION, paused]
+    # the endpoint the Smart Turn skip relies on is asked of Deepgram explicitly
+    sockets = phone.deepgram.for_tag(caller.call_sid)
+    assert {c.query.get("endpointing") for c in sockets} == {
+        str(phone.config.deepgram.endpointing_ms)
+    }
     await caller.hang_up()
 
 

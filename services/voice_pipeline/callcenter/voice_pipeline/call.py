@@ -40,7 +40,6 @@ from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.turns.user_stop import (
     SpeechTimeoutUserTurnStopStrategy,
-    TurnAnalyzerUserTurnStopStrategy,
 )
 from pipecat.turns.user_turn_processor import UserTurnProcessor
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
@@ -229,13 +228,13 @@ class CallSession:
         )
         watchdog.add_event_handler("on_call_too_long", self._call_too_long)
         watchdog.add_event_handler("on_provider_down", self._provider_down)
-        stop_class = (
-            EndpointAwareTurnStop
-            if vp.smart_turn_skip_on_stt_endpoint
-            else TurnAnalyzerUserTurnStopStrategy
-        )
         stop = (
-            [stop_class(turn_analyzer=SharedSmartTurn())]
+            [
+                EndpointAwareTurnStop(
+                    turn_analyzer=SharedSmartTurn(),
+                    skip_on_endpoint=vp.smart_turn_skip_on_stt_endpoint,
+                )
+            ]
             if vp.smart_turn
             else [SpeechTimeoutUserTurnStopStrategy()]
         )

@@ -17,6 +17,7 @@ was heard since, the STT's verdict stands and the model is not run: :class:`Endp
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -34,6 +35,8 @@ from pipecat.frames.frames import (
 from pipecat.metrics.metrics import MetricsData
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+
+from callcenter.voice_pipeline.turns import SPEECH_RESUMED_S, sentence_goes_on
 
 
 @cache
@@ -105,21 +108,79 @@ def stt_endpointed(frame: TranscriptionFrame) -> bool:
 
 
 class EndpointAwareTurnStop(TurnAnalyzerUserTurnStopStrategy):
-    """pipecat's turn-analyzer stop strategy that skips Smart Turn when the STT has endpointed.
+    """pipecat's turn-analyzer stop strategy, with two rules of ours about the STT's text.
 
-    It watches the frames the strategy already gets: a final transcript that closes the speech
-    marks the analyzer endpointed; an interim (more words coming) or the caller starting to speak
-    again clears it.
+    * Smart Turn is skipped when the STT has endpointed (``skip_on_endpoint``): a final
+      transcript that closes the speech marks the analyzer endpointed; an interim (more words
+      coming) or the caller starting to speak again clears it.
+    * A turn that would end on words the STT punctuated as going on ("Thanks," at a comma
+      pause, :func:`~callcenter.voice_pipeline.turns.sentence_goes_on`) ends only after
+      ``hold_s`` more without the caller going on: Smart Turn hears the pause, not the sentence.
+      Speech, an interim or a final in the meantime drops the hold, and pipecat's strategy
+      judges the speech that follows as usual.
     """
 
-    def __init__(self, *, turn_analyzer: SharedSmartTurn, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        turn_analyzer: SharedSmartTurn,
+        skip_on_endpoint: bool = True,
+        hold_s: float = SPEECH_RESUMED_S,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(turn_analyzer=turn_analyzer, **kwargs)
         self._smart_turn = turn_analyzer
+        self._skip = skip_on_endpoint
+        self._hold_s = hold_s
+        self._last_final = ""
+        self._hold: asyncio.Task[None] | None = None
+        #: turn ends put off because the sentence went on (tests and logs read it)
+        self.held = 0
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult:
-        """Track the STT's endpoint, then let pipecat's strategy handle the frame."""
+        """Track the STT's endpoint and words, then let pipecat's strategy handle the frame."""
         if isinstance(frame, TranscriptionFrame):
-            self._smart_turn.stt_endpointed = stt_endpointed(frame)
+            self._last_final = frame.text
+            if self._skip:
+                self._smart_turn.stt_endpointed = stt_endpointed(frame)
+            await self._drop_hold()
         elif isinstance(frame, InterimTranscriptionFrame | VADUserStartedSpeakingFrame):
             self._smart_turn.stt_endpointed = False
+            await self._drop_hold()
         return await super().process_frame(frame)
+
+    async def trigger_user_turn_stopped(self, **kwargs: Any) -> None:
+        """End the turn, or put the end off while the sentence goes on."""
+        if self._hold_s > 0 and sentence_goes_on(self._last_final):
+            if self._hold is None:
+                self.held += 1
+                self._hold = self.create_task(self._stop_after_hold(kwargs), "sentence-hold")
+            return
+        await super().trigger_user_turn_stopped(**kwargs)
+
+    async def handle_user_turn_started(self) -> None:
+        """A new turn: nothing held, no words yet."""
+        await self._drop_hold()
+        self._last_final = ""
+        await super().handle_user_turn_started()
+
+    async def handle_user_turn_stopped(self) -> None:
+        """The turn ended (maybe by another strategy or a timeout): nothing held."""
+        await self._drop_hold()
+        self._last_final = ""
+        await super().handle_user_turn_stopped()
+
+    async def cleanup(self) -> None:
+        """Stop a hold in progress."""
+        await self._drop_hold()
+        await super().cleanup()
+
+    async def _stop_after_hold(self, kwargs: dict[str, Any]) -> None:
+        await asyncio.sleep(self._hold_s)
+        self._hold = None  # ending the turn drops the hold: not this task
+        await super().trigger_user_turn_stopped(**kwargs)
+
+    async def _drop_hold(self) -> None:
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            await self.cancel_task(hold)

@@ -114,7 +114,11 @@ def _deepgram(config: CallCenterConfig, sample_rate: int, tag: str) -> FrameProc
         sample_rate=sample_rate,
         tag=tag,
         settings=DeepgramSTTService.Settings(
-            model=dg.model, language=dg.language, interim_results=True, punctuate=True
+            model=dg.model,
+            language=dg.language,
+            interim_results=True,
+            punctuate=True,
+            endpointing=dg.endpointing_ms if dg.endpointing_ms is not None else False,
         ),
     )
 

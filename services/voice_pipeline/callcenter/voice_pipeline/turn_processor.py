@@ -58,7 +58,7 @@ from callcenter.common.contracts import DeltaChunk, DoneChunk, TurnCaller, TurnR
 from callcenter.common.logging import get_logger
 from callcenter.voice_pipeline.apology import ApologyCache
 from callcenter.voice_pipeline.timing import CallInfo, Source, TurnRecord, TurnTiming
-from callcenter.voice_pipeline.turns import Backchannels
+from callcenter.voice_pipeline.turns import SPEECH_RESUMED_S, Backchannels, sentence_goes_on
 
 log = get_logger(__name__)
 
@@ -66,11 +66,6 @@ log = get_logger(__name__)
 DTMF_PREFIX = "DTMF: "
 #: How long a closing sentence may take to be spoken before the call is ended anyway.
 SPEAK_THEN_END_LIMIT_S = 10.0
-
-
-#: Caller speech that starts again within this long after the VAD heard it stop continues the
-#: same words (a pause at a comma), rather than starting new ones.
-SPEECH_RESUMED_S = 0.7
 
 
 class ConversationTurnProcessor(FrameProcessor):
@@ -108,6 +103,7 @@ class ConversationTurnProcessor(FrameProcessor):
         self._current: TurnRecord | None = None
         self._reply_task: asyncio.Task[None] | None = None
         self._reply_stream: TurnStream | None = None
+        self._held_send: asyncio.Task[None] | None = None  # held words sent if the caller stops
         self._background: set[asyncio.Task[Any]] = set()
         self._ending = False
         self._after_speech: tuple[str, str] | None = None  # ("end" | "transfer", reason)
@@ -164,6 +160,7 @@ class ConversationTurnProcessor(FrameProcessor):
         await self._idle.cleanup()
         if self._reply_task is not None and not self._reply_task.done():
             await self.cancel_task(self._reply_task)
+        await self._drop_held_send()
         if self._reply_stream is not None and not self._reply_stream.finished:
             await self._reply_stream.cancel(
                 delivered_text=self._current.heard_text if self._current else ""
@@ -192,6 +189,7 @@ class ConversationTurnProcessor(FrameProcessor):
         await self._idle.process_frame(frame)
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._caller_speaking = True
+            await self._drop_held_send()  # the caller goes on: the words wait for the rest
             resumed = (
                 self._vad_stopped_at is not None
                 and time.monotonic() - self._vad_stopped_at <= SPEECH_RESUMED_S
@@ -205,6 +203,7 @@ class ConversationTurnProcessor(FrameProcessor):
             self._caller_speaking = False
             self._vad_stopped_at = time.monotonic()
         if isinstance(frame, UserStartedSpeakingFrame):
+            await self._drop_held_send()  # the turn will send them
             self._in_user_turn = True
             self._caller_stopped_at = None
             self._final_at = None
@@ -212,7 +211,7 @@ class ConversationTurnProcessor(FrameProcessor):
         if isinstance(frame, VADUserStoppedSpeakingFrame):
             self._caller_stopped_at = time.monotonic() - frame.stop_secs
             if not self._in_user_turn and self._user_text and not self.bot_busy():
-                await self._send_user_turn()  # finals held while the caller spoke, no turn opened
+                await self._send_held()  # finals held while the caller spoke, no turn opened
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._in_user_turn = False
             await self._send_user_turn()
@@ -255,7 +254,30 @@ class ConversationTurnProcessor(FrameProcessor):
         self._user_text.append(text)
         self._final_at = time.monotonic()
         if not self.bot_busy() and not self._caller_speaking:
-            await self._send_user_turn()  # else the caller's turn (or VAD stop) sends it whole
+            await self._send_held()  # else the caller's turn (or VAD stop) sends it whole
+
+    async def _send_held(self) -> None:
+        """Send words heard outside a turn.
+
+        Words that stop a sentence that goes on ("Thanks,") wait ``SPEECH_RESUMED_S`` for the
+        caller to go on first, as a turn would.
+        """
+        if not self._user_text or not sentence_goes_on(self._user_text[-1]):
+            await self._send_user_turn()
+        elif self._held_send is None:
+            log.debug("words wait for the rest of the sentence", call_id=self.call.call_id)
+            self._held_send = self.create_task(self._send_held_later(), "held-words")
+
+    async def _send_held_later(self) -> None:
+        await asyncio.sleep(SPEECH_RESUMED_S)
+        self._held_send = None
+        if not self._in_user_turn:
+            await self._send_user_turn()
+
+    async def _drop_held_send(self) -> None:
+        task, self._held_send = self._held_send, None
+        if task is not None:
+            await self.cancel_task(task)
 
     async def _send_user_turn(self) -> None:
         text = " ".join(self._user_text).strip()

@@ -3,6 +3,10 @@
 A caller who says "uh-huh", "okay" or "right" while the assistant is talking is listening, not
 taking the turn: the assistant keeps talking. Anything else heard while it talks (interim
 transcripts count, so the reaction is quick) starts the caller's turn, which interrupts it.
+
+And when words stop a sentence that goes on: a final the STT punctuated with a comma ("Thanks,")
+closes speech that is not over, whatever the pause sounds like, so a turn that would end there
+waits :data:`SPEECH_RESUMED_S` for the caller to go on (:func:`sentence_goes_on`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_start.base_user_turn_start_strategy import BaseUserTurnStartStrategy
 
 _WORD = re.compile(r"[a-z']+(?:-[a-z']+)*")
+
+#: Caller speech that starts again within this long after a pause continues the same words (a
+#: pause at a comma), rather than starting new ones.
+SPEECH_RESUMED_S = 0.7
+
+#: What a punctuating STT ends a final with when the sentence is not over.
+GOES_ON = (",", ";", ":", "…")
+
+
+def sentence_goes_on(text: str) -> bool:
+    """Whether the STT punctuated ``text`` as a sentence that goes on ("Thanks," "so,")."""
+    return text.rstrip().endswith(GOES_ON)
 
 
 def normalise(text: str) -> str:

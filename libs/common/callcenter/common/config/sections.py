@@ -146,9 +146,8 @@ class VoicePipelineSettings(Section):
     #: skip the (inline) VAD model on windows whose energy proves them below VAD's loudness bar
     vad_energy_gate: bool = True
     #: no Smart Turn run when the STT has already endpointed a finished sentence (speech_final
-    #: on text ending in . ? !); off: under CPU load it made test_turn_taking's backchannel test
-    #: lose the start of a sentence with a comma pause (bench/results.md, voice_calls)
-    smart_turn_skip_on_stt_endpoint: bool = False
+    #: on text ending in . ? !, before the VAD's stop: deepgram.endpointing_ms)
+    smart_turn_skip_on_stt_endpoint: bool = True
     #: caller audio joined into frames of this many ms after the VAD (20: Twilio's, not joined)
     stt_audio_chunk_ms: int = Field(default=60, ge=20, le=250)
     #: per-message deflate on the media socket (μ-law audio barely compresses; costs CPU)
@@ -322,6 +321,13 @@ class DeepgramSettings(Section):
     url: str | None = None
     model: str = "nova-3"
     language: str = "en-US"
+    #: ms of silence before Deepgram endpoints (``speech_final``); None: ``endpointing=false``.
+    #: Turns end at the VAD's stop (``voice_pipeline.vad_stop_secs``, 200 ms) and Smart Turn,
+    #: and pipecat asks for a ``Finalize`` then; the endpoint only lets Smart Turn be skipped
+    #: (``smart_turn_skip_on_stt_endpoint``), which needs it before the VAD's stop. Deepgram's
+    #: default (10 ms) endpoints between words; its 300-500 ms for mid-thought pauses would
+    #: come after the VAD's stop, when Smart Turn already judged the pause.
+    endpointing_ms: int | None = Field(default=100, ge=10)
 
 
 class ElevenLabsSettings(Section):
